@@ -1,0 +1,751 @@
+"""The ``suyuan`` command: a thin click layer over the ledger services.
+
+Exit status: 0 success, 1 verification failed or input rejected, 2 usage error.
+Errors are one line on stderr; ``SUYUAN_DEBUG=1`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from suyuan import __version__, audit, crypto, importer, ledger, note, witness
+from suyuan.canonical import loads
+from suyuan.errors import (
+    ConfigError,
+    KeyStoreError,
+    MalformedInput,
+    NotFound,
+    SuyuanError,
+    VerificationError,
+)
+from suyuan.keystore import PASSPHRASE_ENV, KeyStore
+from suyuan.model import (
+    Statement,
+    check_actor_name,
+    format_time,
+    new_nonce,
+    sign_statement,
+    utcnow,
+)
+from suyuan.registry import ROLES
+from suyuan.storage import repo
+from suyuan.storage.db import Database, sqlite_url
+
+DEFAULT_DB_FILE = Path("data") / "suyuan.db"
+
+
+class Failed(click.ClickException):
+    """A clean failure: one line on stderr, exit status 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"suyuan: error: {self.format_message()}", err=True)
+
+
+@dataclass
+class Settings:
+    db_url: str | None
+    keys_dir: Path
+
+    _db: Database | None = None
+
+    def database(self, *, create: bool = False) -> Database:
+        if self._db is None:
+            url = self.db_url or sqlite_url(DEFAULT_DB_FILE.resolve())
+            self._db = Database(url)
+            if not create and not self._db.is_current():
+                raise ConfigError(
+                    "no ledger here: run `suyuan init --origin ORIGIN` (or give --db / "
+                    "SUYUAN_DATABASE_URL)"
+                )
+        return self._db
+
+    def keystore(self) -> KeyStore:
+        return KeyStore(self.keys_dir, _passphrase)
+
+
+def _passphrase(creating: bool) -> str:
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise KeyStoreError(f"no passphrase: set {PASSPHRASE_ENV} or run on a terminal")
+    return click.prompt(
+        "Passphrase for the new key" if creating else "Key passphrase",
+        hide_input=True,
+        confirmation_prompt=creating,
+        err=True,
+    )
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--db", "db_url", envvar="SUYUAN_DATABASE_URL", metavar="URL",
+              help="Database URL (sqlite:///path or postgresql://…). "
+                   "Default: data/suyuan.db here. Env: SUYUAN_DATABASE_URL.")
+@click.option("--keys", "keys_dir", envvar="SUYUAN_KEYS", default="keys", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Keystore folder. Env: SUYUAN_KEYS.")
+@click.version_option(__version__, prog_name="suyuan")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str | None, keys_dir: Path) -> None:
+    """Suyuan (溯源): a verifiable, append-only traceability ledger.
+
+    Every statement is signed by the actor who makes it and appended to an RFC 9162 Merkle
+    log whose checkpoints are signed by the log and cosigned by witnesses. Anyone holding
+    the policy (log and witness keys) can check a proof offline.
+
+    Private keys are encrypted; the passphrase comes from SUYUAN_KEY_PASSPHRASE or a prompt.
+    """
+    ctx.obj = Settings(db_url, keys_dir)
+
+
+# --- init and keys ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--origin", required=True,
+              help="The log's origin line, e.g. ledger.example.cn/dalian (no spaces or '+').")
+@click.option("--registrar", default="registrar", show_default=True,
+              help="Actor name of the registrar, who registers actors and keys.")
+@pass_settings
+def init(settings: Settings, origin: str, registrar: str) -> None:
+    """Create the ledger: schema, log key, registrar key and the genesis entry."""
+    _valid(crypto.check_key_name, origin, "--origin")
+    _valid(check_actor_name, registrar, "--registrar")
+    db = settings.database(create=True)
+    db.upgrade()
+    with db.reader() as session, session.begin():
+        if repo.get_meta(session, ledger.META_ORIGIN) is not None:
+            raise Failed(f"the ledger is already initialised (origin "
+                         f"{ledger.origin(session)})")
+    store = settings.keystore()
+    log_key = _load_or_create(store, "log", origin)
+    registrar_key = _load_or_create(store, "actors", registrar)
+    with db.writer() as session, session.begin():
+        ledger.initialise(session, origin=origin, log_key=log_key, registrar=registrar,
+                          registrar_key=registrar_key)
+    click.echo(f"Initialised ledger {origin}")
+    click.echo(f"  log key:       {crypto.verifier_key(origin, log_key.public_key)}")
+    click.echo(f"  registrar:     {crypto.verifier_key(registrar, registrar_key.public_key)}")
+    click.echo(f"  keystore:      {store.root}")
+
+
+def _load_or_create(store: KeyStore, kind: str, name: str) -> crypto.SigningKey:
+    if store.exists(kind, name):
+        key = store.load(kind, name)
+        if store.vkey(kind, name) != crypto.verifier_key(name, key.public_key):
+            raise Failed(f"{store.key_path(kind, name)} does not match its verifier key")
+        return key
+    return store.create(kind, name)[0]
+
+
+@cli.group("log")
+def log_group() -> None:
+    """Facts about this log."""
+
+
+@log_group.command("vkey")
+@pass_settings
+def log_vkey(settings: Settings) -> None:
+    """Print the log's C2SP verifier key."""
+    with _reading(settings) as session:
+        click.echo(str(ledger.log_vkey(session)))
+
+
+@log_group.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_settings
+def log_info(settings: Settings, as_json: bool) -> None:
+    """Print the origin, size, latest checkpoint and witnesses."""
+    with _reading(settings) as session:
+        latest = repo.latest_checkpoint(session)
+        info = {
+            "origin": ledger.origin(session),
+            "size": ledger.size(session),
+            "vkey": str(ledger.log_vkey(session)),
+            "checkpoint": None if latest is None else latest.size,
+            "witnesses": [w.name for w in repo.witnesses(session)],
+        }
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False))
+    else:
+        for key, value in info.items():
+            click.echo(f"{key + ':':12} {value}")
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """Actor keys in the keystore."""
+
+
+@keys_group.command("new")
+@click.argument("name")
+@pass_settings
+def keys_new(settings: Settings, name: str) -> None:
+    """Create an actor key NAME (encrypted, 0600) and print its verifier key."""
+    _valid(check_actor_name, name, "NAME")
+    _, vkey = settings.keystore().create("actors", name)
+    click.echo(str(vkey))
+
+
+@keys_group.command("list")
+@pass_settings
+def keys_list(settings: Settings) -> None:
+    """List the actor keys in the keystore with their verifier keys."""
+    store = settings.keystore()
+    for name in store.names("actors"):
+        click.echo(str(store.vkey("actors", name)))
+
+
+# --- actors ----------------------------------------------------------------------------------
+
+
+@cli.group("actors")
+def actors_group() -> None:
+    """Register and revoke actors (statements signed by the registrar)."""
+
+
+@actors_group.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(list(ROLES)), help="What the actor does.")
+@click.option("--vkey", help="The actor's verifier key (default: from the keystore).")
+@click.option("--display-name", help="Name shown to people, e.g. 金州大樱桃合作社.")
+@click.option("--org-id", help="主体码 or 统一社会信用代码.")
+@click.option("--as", "signer", help="Registrar signing the statement (default: the log's).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_settings
+def actors_add(settings: Settings, name: str, role: str, vkey: str | None,
+               display_name: str | None, org_id: str | None, signer: str | None,
+               as_json: bool) -> None:
+    """Register actor NAME with ROLE and key VKEY."""
+    _valid(check_actor_name, name, "NAME")
+    store = settings.keystore()
+    if vkey is None:
+        if not store.exists("actors", name):
+            raise click.UsageError(f"give --vkey, or create the key first: suyuan keys new {name}")
+        vkey = str(store.vkey("actors", name))
+    parsed = _valid(crypto.parse_verifier_key, vkey, "--vkey")
+    body: dict[str, Any] = {"name": name, "role": role, "vkey": str(parsed)}
+    if display_name:
+        body["display_name"] = display_name
+    if org_id:
+        body["org_id"] = org_id
+    _append_one(settings, signer, "actor_registered", body, as_json,
+                f"Registered {name} ({role})")
+
+
+@actors_group.command("revoke")
+@click.argument("name")
+@click.option("--key-id", help="Key to revoke (default: the actor's only active key).")
+@click.option("--reason", help="Why, for the record.")
+@click.option("--as", "signer", help="Who signs: the registrar (default) or the actor itself.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_settings
+def actors_revoke(settings: Settings, name: str, key_id: str | None, reason: str | None,
+                  signer: str | None, as_json: bool) -> None:
+    """Revoke a key of actor NAME; statements it signs after this are refused."""
+    with _reading(settings) as session:
+        registry = ledger.registry(session)
+    if name not in registry.actors:
+        raise Failed(f"unknown actor {name!r}")
+    active = [k for k in registry.keys.values() if k.actor == name and k.revoked_at is None]
+    if key_id is None:
+        if len(active) != 1:
+            listed = ", ".join(k.key_id for k in active) or "none"
+            raise click.UsageError(f"{name} has {len(active)} active keys ({listed}): "
+                                   "choose one with --key-id")
+        key_id = active[0].key_id
+    body: dict[str, Any] = {"actor": name, "key_id": key_id}
+    if reason:
+        body["reason"] = reason
+    _append_one(settings, signer, "key_revoked", body, as_json,
+                f"Revoked key {key_id} of {name}")
+
+
+@actors_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_settings
+def actors_list(settings: Settings, as_json: bool) -> None:
+    """List registered actors and their keys."""
+    with _reading(settings) as session:
+        registry = ledger.registry(session)
+    rows = []
+    for actor in sorted(registry.actors.values(), key=lambda a: a.registered_at):
+        keys = [
+            {"key_id": k.key_id, "added_at": k.added_at, "revoked_at": k.revoked_at}
+            for k in registry.keys.values() if k.actor == actor.name
+        ]
+        rows.append({"name": actor.name, "role": actor.role,
+                     "display_name": actor.display_name, "keys": keys})
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        keys_text = ", ".join(
+            k["key_id"] + (f" (revoked at {k['revoked_at']})" if k["revoked_at"] is not None
+                           else "")
+            for k in row["keys"]
+        )
+        label = f" {row['display_name']}" if row["display_name"] else ""
+        click.echo(f"{row['name']:<24} {row['role']:<12}{label}  keys: {keys_text}")
+
+
+def _append_one(settings: Settings, signer: str | None, kind: str, body: dict[str, Any],
+                as_json: bool, message: str) -> None:
+    db = settings.database()
+    if signer is None:
+        with db.reader() as session, session.begin():
+            signer = repo.require_meta(session, ledger.META_REGISTRAR)
+    signed = _signer(settings, signer)({"kind": kind, "body": body})
+    with db.writer() as session, session.begin():
+        (result,) = ledger.append(session, [signed])
+    if result.error is not None:
+        raise Failed(str(result.error))
+    if as_json:
+        click.echo(json.dumps({"index": result.index, "leaf_hash": result.leaf_hash.hex()}))
+    else:
+        click.echo(f"{message}: entry {result.index}")
+
+
+# --- statements ------------------------------------------------------------------------------
+
+
+def _read_documents(source: click.File) -> list[tuple[int, dict[str, Any]]]:
+    """One JSON document (object or array), or NDJSON: (line number, object) pairs."""
+    text = source.read()
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    if not text.strip():
+        raise Failed("no input: give a JSON statement or NDJSON lines")
+    try:
+        whole = loads(text)
+    except MalformedInput:
+        whole = None
+    if isinstance(whole, dict):
+        return [(1, whole)]
+    if isinstance(whole, list):
+        return [(i, doc) for i, doc in enumerate(whole, 1)]
+    documents = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            documents.append((number, loads(line)))
+        except MalformedInput as exc:
+            raise Failed(f"line {number}: {exc}") from exc
+    return documents
+
+
+def _signer(settings: Settings, name: str) -> Any:
+    """A function turning a draft ({kind, body[, time, nonce]}) into a signed statement."""
+    store = settings.keystore()
+    key = store.load("actors", name)
+    key_id = crypto.key_id(name, key.public_key).hex()
+
+    def sign(draft: Any) -> Any:
+        if not isinstance(draft, dict):
+            raise MalformedInput("each statement is a JSON object with kind and body")
+        if "statement" in draft and "signature" in draft:
+            raise MalformedInput("this statement is already signed: use `suyuan import`")
+        unknown = set(draft) - {"kind", "body", "time", "nonce", "v", "actor", "key_id"}
+        if unknown:
+            raise MalformedInput(f"unknown field(s) {', '.join(sorted(unknown))}")
+        if draft.get("actor", name) != name:
+            raise MalformedInput(f"statement is for actor {draft['actor']!r}, signing as {name!r}")
+        if "kind" not in draft:
+            raise MalformedInput("a statement needs a kind (e.g. \"note\")")
+        statement = Statement.from_json({
+            "v": draft.get("v", 1),
+            "kind": draft["kind"],
+            "actor": name,
+            "key_id": draft.get("key_id", key_id),
+            "time": draft.get("time", format_time(utcnow())),
+            "nonce": draft.get("nonce", new_nonce()),
+            "body": draft.get("body", {}),
+        })
+        return sign_statement(statement, key)
+
+    return sign
+
+
+@cli.command()
+@click.option("--as", "name", required=True, help="Actor whose key signs.")
+@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@pass_settings
+def sign(settings: Settings, name: str, source: click.File) -> None:
+    """Sign statements and print them (NDJSON), appending nothing.
+
+    SOURCE is one JSON statement draft such as {"kind": "note", "body": {"text": "…"}},
+    or NDJSON with one draft per line; actor, key_id, time and nonce are filled in.
+    The output is what `suyuan import` (or the API) accepts, e.g. from a device offline.
+    """
+    signer = _signer(settings, name)
+    for number, draft in _read_documents(source):
+        try:
+            click.echo(signer(draft).to_line())
+        except SuyuanError as exc:
+            raise Failed(f"statement {number}: {exc}") from exc
+
+
+@cli.command()
+@click.option("--as", "name", required=True, help="Actor whose key signs.")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"index": …, "leaf_hash": …} per statement.')
+@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@pass_settings
+def append(settings: Settings, name: str, as_json: bool, source: click.File) -> None:
+    """Sign statements as NAME and append them (all or nothing)."""
+    signer = _signer(settings, name)
+    signed = []
+    for number, draft in _read_documents(source):
+        try:
+            signed.append(signer(draft))
+        except SuyuanError as exc:
+            raise Failed(f"statement {number}: {exc}") from exc
+    db = settings.database()
+    with db.writer() as session, session.begin():
+        results = ledger.append(session, signed)
+        failures = [(n, r) for n, r in enumerate(results, 1) if r.error is not None]
+        if failures:
+            session.rollback()
+            number, result = failures[0]
+            raise Failed(f"statement {number}: {result.error}; nothing appended")
+    for result in results:
+        if as_json:
+            click.echo(json.dumps({"index": result.index, "leaf_hash": result.leaf_hash.hex()}))
+        else:
+            click.echo(f"appended entry {result.index} {result.leaf_hash.hex()}")
+
+
+@cli.command("import")
+@click.argument("source", type=click.File("rb"), default="-")
+@click.option("--batch-size", default=importer.DEFAULT_BATCH, show_default=True,
+              type=click.IntRange(1, 100_000), help="Statements per transaction.")
+@click.option("--jobs", type=click.IntRange(1, 256), help="Worker processes (default: cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_settings
+def import_(settings: Settings, source: Any, batch_size: int, jobs: int | None,
+            as_json: bool) -> None:
+    """Append pre-signed statements from NDJSON (one signed statement per line).
+
+    Valid lines are appended; each refused line is reported with its number and reason.
+    Re-running the same file appends nothing twice. Exit status 1 if any line was refused.
+    """
+    db = settings.database()
+    lines = list(importer.read_lines(source))
+    started = time.perf_counter()
+    with _progress(len(lines), "Importing") as advance:
+        summary = importer.import_lines(db, lines, batch_size=batch_size, jobs=jobs,
+                                        progress=advance)
+    elapsed = time.perf_counter() - started
+    if as_json:
+        click.echo(json.dumps({
+            "appended": summary.appended, "duplicates": summary.duplicates,
+            "rejected": len(summary.errors), "first_index": summary.first_index,
+            "last_index": summary.last_index, "seconds": round(elapsed, 3),
+            "errors": [e.__dict__ for e in summary.errors[:1000]],
+        }, ensure_ascii=False))
+    else:
+        for error in summary.errors:
+            click.echo(f"line {error.line}: {error.reason}: {error.message}", err=True)
+        rate = summary.lines / elapsed if elapsed > 0 else 0.0
+        click.echo(f"{summary.appended} appended, {summary.duplicates} already in the log, "
+                   f"{len(summary.errors)} rejected ({summary.lines} lines, {elapsed:.1f} s, "
+                   f"{rate:,.0f}/s)")
+    if summary.errors:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("index", type=click.IntRange(0))
+@click.option("--raw", is_flag=True, help="Write exactly the leaf bytes to stdout.")
+@pass_settings
+def entry(settings: Settings, index: int, raw: bool) -> None:
+    """Show entry INDEX (pretty JSON), or its exact leaf bytes with --raw."""
+    with _reading(settings) as session:
+        found = ledger.entry(session, index)
+    if raw:
+        sys.stdout.buffer.write(found.leaf)
+        sys.stdout.buffer.flush()
+        return
+    doc = found.to_json()
+    doc["leaf_hash"] = ledger.merkle.leaf_hash(found.leaf).hex()
+    click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+
+
+# --- checkpoints, witnesses, proofs ----------------------------------------------------------
+
+
+@cli.command()
+@pass_settings
+def checkpoint(settings: Settings) -> None:
+    """Sign a new checkpoint if the log grew, and print the latest signed checkpoint."""
+    db = settings.database()
+    with db.reader() as session, session.begin():
+        origin = ledger.origin(session)
+    key = settings.keystore().load("log", origin)
+    with db.writer() as session, session.begin():
+        result = ledger.checkpoint(session, key)
+    if not result.is_new:
+        click.echo(f"The log has not grown since checkpoint {result.checkpoint.size}.",
+                   err=True)
+    click.echo(result.note, nl=False)
+
+
+@cli.group("witness")
+def witness_group() -> None:
+    """Witnesses cosign checkpoints that extend what they cosigned before."""
+
+
+@witness_group.command("new")
+@click.argument("name")
+@pass_settings
+def witness_new(settings: Settings, name: str) -> None:
+    """Create witness key NAME, add the witness to this log, print its verifier key."""
+    _valid(crypto.check_key_name, name, "NAME")
+    db = settings.database()
+    with db.reader() as session, session.begin():
+        if repo.witness(session, name) is not None:
+            raise Failed(f"witness {name!r} is already known to this log")
+    _, vkey = settings.keystore().create("witnesses", name, alg=crypto.ALG_COSIGNATURE)
+    with db.writer() as session, session.begin():
+        repo.add_witness(session, name, str(vkey), format_time(utcnow()))
+    click.echo(str(vkey))
+
+
+@witness_group.command("add")
+@click.argument("vkey")
+@pass_settings
+def witness_add(settings: Settings, vkey: str) -> None:
+    """Add an outside witness to this log by its cosignature verifier key."""
+    parsed = _valid(crypto.parse_verifier_key, vkey, "VKEY")
+    if parsed.alg != crypto.ALG_COSIGNATURE:
+        raise click.BadParameter("a witness key has type 0x04 (tlog-cosignature)",
+                                 param_hint="VKEY")
+    db = settings.database()
+    with db.writer() as session, session.begin():
+        if repo.witness(session, parsed.name) is not None:
+            raise Failed(f"witness {parsed.name!r} is already known to this log")
+        repo.add_witness(session, parsed.name, str(parsed), format_time(utcnow()))
+    click.echo(f"Added witness {parsed.name}")
+
+
+@witness_group.command("cosign")
+@click.option("--as", "name", required=True, help="Witness whose key cosigns.")
+@pass_settings
+def witness_cosign(settings: Settings, name: str) -> None:
+    """Cosign the latest checkpoint after checking it extends this witness's last one."""
+    db = settings.database()
+    store = settings.keystore()
+    key = store.load("witnesses", name)
+    with db.reader() as session, session.begin():
+        known = repo.witness(session, name)
+        if known is None:
+            raise Failed(f"witness {name!r} is not known to this log: suyuan witness add VKEY")
+        if crypto.parse_verifier_key(known.vkey) != crypto.verifier_key(
+                name, key.public_key, crypto.ALG_COSIGNATURE):
+            raise Failed(f"the keystore key of {name!r} is not the key this log knows")
+        latest = repo.latest_checkpoint(session)
+        if latest is None:
+            raise Failed("no checkpoint to cosign: run `suyuan checkpoint`")
+        stamp = int(time.time())
+        cp, signature = witness.cosign(
+            checkpoint_note=latest.note,
+            log_key=ledger.log_vkey(session),
+            origin=ledger.origin(session),
+            name=name,
+            key=key,
+            state_path=store.state_path(name),
+            proof_for=lambda a, b: ledger.consistency_proof(session, a, b),
+            timestamp=stamp,
+        )
+    with db.writer() as session, session.begin():
+        if not any(c.witness == name for c in repo.cosignatures(session, cp.size)):
+            repo.add_cosignature(session, cp.size, name, stamp, signature.line())
+    click.echo(f"{name} cosigned checkpoint {cp.size} ({cp.origin})")
+
+
+@cli.command()
+@click.option("--quorum", type=click.IntRange(0), help="Witness cosignatures a proof needs "
+              "(default: 1 when there are witnesses).")
+@pass_settings
+def policy(settings: Settings, quorum: int | None) -> None:
+    """Print the tlog-policy: log key, origin, witnesses and quorum."""
+    with _reading(settings) as session:
+        click.echo(str(ledger.policy(session, quorum)), nl=False)
+
+
+@cli.command()
+@click.argument("index", type=click.IntRange(0))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the proof to this file (.tlog-proof) instead of stdout.")
+@pass_settings
+def proof(settings: Settings, index: int, output: Path | None) -> None:
+    """Print the C2SP tlog-proof of entry INDEX against the latest cosigned checkpoint."""
+    with _reading(settings) as session:
+        text = str(ledger.tlog_proof(session, index))
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"wrote {output}", err=True)
+
+
+@cli.command("verify-proof")
+@click.argument("proof_file", type=click.File("rb"))
+@click.option("--policy", "policy_file", required=True, type=click.File("r", encoding="utf-8"),
+              help="The tlog-policy file (log and witness keys, quorum).")
+@click.option("--leaf", "leaf_file", required=True, type=click.File("rb"),
+              help="The entry's exact bytes (from `suyuan entry N --raw`).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def verify_proof(proof_file: Any, policy_file: Any, leaf_file: Any, as_json: bool) -> None:
+    """Check a tlog-proof offline: no database, only the policy and the leaf."""
+    try:
+        parsed_policy = note.parse_policy(policy_file.read())
+    except (SuyuanError, ValueError) as exc:
+        raise Failed(f"policy: {exc}") from exc
+    leaf = leaf_file.read()
+    try:
+        result = note.verify_tlog_proof(proof_file.read(), leaf, parsed_policy)
+    except VerificationError as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": str(exc)}, ensure_ascii=False))
+        raise Failed(f"proof does not verify: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps({"ok": True, "index": result.index,
+                               "size": result.checkpoint.size,
+                               "witnesses": list(result.witnesses)}))
+    else:
+        witnesses = ", ".join(result.witnesses) or "none"
+        click.echo(f"OK: entry {result.index} is in {result.checkpoint.origin} at size "
+                   f"{result.checkpoint.size}; cosigned by {witnesses}")
+
+
+@cli.command()
+@click.option("--jobs", type=click.IntRange(1, 256), help="Worker processes (default: cores).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"ok": …, "size": …, …}.')
+@pass_settings
+def verify(settings: Settings, jobs: int | None, as_json: bool) -> None:
+    """Audit everything: signatures and key state, hash chain, Merkle nodes, checkpoints
+    and cosignatures. On failure, name the first bad entry (or checkpoint) and why."""
+    db = settings.database()
+    with db.reader() as session, session.begin():
+        total = ledger.size(session)
+    started = time.perf_counter()
+    try:
+        with _progress(total, "Verifying") as advance:
+            done = 0
+
+            def report(count: int, _total: int) -> None:
+                nonlocal done
+                advance(count - done)
+                done = count
+
+            result = audit.audit(db, jobs=jobs, progress=report)
+    except VerificationError as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "size": total, "index": exc.index,
+                                   "error": str(exc), "kind": type(exc).__name__},
+                                  ensure_ascii=False))
+        where = f" (entry {exc.index})" if exc.index is not None else ""
+        raise Failed(f"verification FAILED{where}: {exc}") from exc
+    elapsed = time.perf_counter() - started
+    if as_json:
+        click.echo(json.dumps({"ok": True, "size": result.size, "root": result.root.hex(),
+                               "checkpoints": result.checkpoints,
+                               "cosignatures": result.cosignatures, "nodes": result.nodes,
+                               "seconds": round(elapsed, 3)}))
+    else:
+        click.echo(f"OK: {result.size} entries, {result.nodes} tree nodes, "
+                   f"{result.checkpoints} checkpoints, {result.cosignatures} cosignatures "
+                   f"verified in {elapsed:.1f} s; root {result.root.hex()}")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def _reading(settings: Settings) -> Iterator[Any]:
+    db = settings.database()
+    with db.reader() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Any]:
+    """A progress bar on a terminal (stderr); silent otherwise."""
+    if total >= 1000 and sys.stderr.isatty():
+        with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+            yield bar.update
+    else:
+        yield lambda _n: None
+
+
+def _valid(check: Any, value: str, hint: str) -> Any:
+    try:
+        return check(value)
+    except MalformedInput as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from exc
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"suyuan: error: {message}", err=True)
+    sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: every error is one line, never a traceback."""
+    debug = bool(os.environ.get("SUYUAN_DEBUG"))
+    try:
+        cli.main(args=argv, prog_name="suyuan", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted")
+    except NotFound as exc:
+        _fail(str(exc))
+    except (ConfigError, KeyStoreError) as exc:
+        _fail(str(exc))
+    except SuyuanError as exc:
+        if debug:
+            raise
+        _fail(str(exc))
+    except DBAPIError as exc:
+        if debug:
+            raise
+        _fail(f"database error: {str(exc.orig).splitlines()[0]}")
+    except SQLAlchemyError as exc:
+        if debug:
+            raise
+        _fail(f"database error: {exc}")
+    except BrokenPipeError:
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        if debug:
+            raise
+        _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""Queries and inserts on the log tables. Functions take a Session and never commit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from suyuan.errors import ConfigError, NotFound
+from suyuan.registry import ActorRecord, KeyRecord, Registry
+from suyuan.storage.schema import (
+    ActorKeyRow,
+    ActorRow,
+    CheckpointRow,
+    CosignatureRow,
+    EntryRow,
+    Head,
+    Meta,
+    NodeRow,
+    WitnessRow,
+)
+
+NodeId = tuple[int, int]
+_IN_CHUNK = 400  # bound the number of bound parameters per IN (...) query
+
+
+def get_meta(session: Session, key: str) -> str | None:
+    return session.scalar(select(Meta.value).where(Meta.key == key))
+
+
+def require_meta(session: Session, key: str) -> str:
+    value = get_meta(session, key)
+    if value is None:
+        raise ConfigError("the ledger is not initialised: run `suyuan init --origin ORIGIN`")
+    return value
+
+
+def set_meta(session: Session, key: str, value: str) -> None:
+    session.merge(Meta(key=key, value=value))
+
+
+def create_head(session: Session, last_hash: bytes) -> None:
+    session.add(Head(id=1, size=0, last_hash=last_hash))
+
+
+def lock_head(session: Session) -> tuple[int, bytes]:
+    """Take the writers' lock (row lock on PostgreSQL; SQLite already holds BEGIN IMMEDIATE)."""
+    row = session.execute(
+        select(Head.size, Head.last_hash).where(Head.id == 1).with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise ConfigError("the ledger is not initialised: run `suyuan init --origin ORIGIN`")
+    return int(row.size), bytes(row.last_hash)
+
+
+def read_head(session: Session) -> tuple[int, bytes]:
+    row = session.execute(select(Head.size, Head.last_hash).where(Head.id == 1)).one_or_none()
+    if row is None:
+        raise ConfigError("the ledger is not initialised: run `suyuan init --origin ORIGIN`")
+    return int(row.size), bytes(row.last_hash)
+
+
+def set_head(session: Session, size: int, last_hash: bytes) -> None:
+    session.execute(update(Head).where(Head.id == 1).values(size=size, last_hash=last_hash))
+
+
+def fetch_nodes(session: Session, ids: Collection[NodeId]) -> dict[NodeId, bytes]:
+    """Stored node hashes by (level, index): one query per few hundred ids."""
+    wanted = list(dict.fromkeys(ids))
+    found: dict[NodeId, bytes] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        rows = session.execute(
+            select(NodeRow.level, NodeRow.idx, NodeRow.hash).where(
+                tuple_(NodeRow.level, NodeRow.idx).in_(chunk)
+            )
+        )
+        for level, idx, digest in rows:
+            found[(int(level), int(idx))] = bytes(digest)
+    return found
+
+
+def insert_nodes(session: Session, nodes: Sequence[tuple[NodeId, bytes]]) -> None:
+    if nodes:
+        session.execute(
+            insert(NodeRow),
+            [{"level": level, "idx": idx, "hash": digest} for (level, idx), digest in nodes],
+        )
+
+
+def insert_entries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(EntryRow), list(rows))
+
+
+def find_nonces(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Indexes of entries already carrying any of these (actor, nonce) pairs."""
+    wanted = list(dict.fromkeys(keys))
+    found: dict[tuple[str, str], int] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        rows = session.execute(
+            select(EntryRow.actor, EntryRow.nonce, EntryRow.idx).where(
+                tuple_(EntryRow.actor, EntryRow.nonce).in_(chunk)
+            )
+        )
+        for actor, nonce, idx in rows:
+            found[(actor, nonce)] = int(idx)
+    return found
+
+
+def leaf(session: Session, index: int) -> bytes:
+    data = session.scalar(select(EntryRow.leaf).where(EntryRow.idx == index))
+    if data is None:
+        raise NotFound(f"no entry {index}")
+    return bytes(data)
+
+
+def iter_entries(
+    session: Session, start: int = 0, stop: int | None = None, chunk: int = 5000
+) -> Iterator[tuple[int, bytes, bytes, bytes]]:
+    """(idx, leaf, leaf_hash, prev) in index order, read in chunks."""
+    position = start
+    while stop is None or position < stop:
+        query = select(EntryRow.idx, EntryRow.leaf, EntryRow.leaf_hash, EntryRow.prev).where(
+            EntryRow.idx >= position
+        )
+        if stop is not None:
+            query = query.where(EntryRow.idx < stop)
+        rows = session.execute(query.order_by(EntryRow.idx).limit(chunk)).all()
+        if not rows:
+            return
+        for idx, data, digest, prev in rows:
+            yield int(idx), bytes(data), bytes(digest), bytes(prev)
+        position = int(rows[-1][0]) + 1
+
+
+def iter_nodes(session: Session, level: int, chunk: int = 20000) -> Iterator[tuple[int, bytes]]:
+    """(idx, hash) of the stored nodes of one level, in index order."""
+    position = -1
+    while True:
+        rows = session.execute(
+            select(NodeRow.idx, NodeRow.hash)
+            .where(NodeRow.level == level, NodeRow.idx > position)
+            .order_by(NodeRow.idx)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return
+        for idx, digest in rows:
+            yield int(idx), bytes(digest)
+        position = int(rows[-1][0])
+
+
+def node_levels(session: Session) -> list[int]:
+    return [int(v) for v in session.scalars(select(NodeRow.level).distinct())]
+
+
+def count_entries(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(EntryRow)) or 0)
+
+
+# --- actors and keys (projection) ------------------------------------------------------------
+
+
+def load_registry(session: Session) -> Registry:
+    registry = Registry()
+    for row in session.scalars(select(ActorRow)):
+        registry.actors[row.name] = ActorRecord(
+            row.name, row.role, int(row.registered_at), row.display_name, row.org_id,
+            json.loads(row.info or "{}"),
+        )
+    for row in session.scalars(select(ActorKeyRow)):
+        registry.keys[(row.actor, row.key_id)] = KeyRecord(
+            row.actor, row.key_id, bytes(row.public_key), int(row.added_at),
+            None if row.revoked_at is None else int(row.revoked_at),
+        )
+    return registry
+
+
+def save_registry_changes(session: Session, before: Registry, after: Registry) -> None:
+    """Write what a batch changed in the actor and key projection."""
+    for name, actor in after.actors.items():
+        if name not in before.actors:
+            session.add(ActorRow(
+                name=name, role=actor.role, registered_at=actor.registered_at,
+                display_name=actor.display_name, org_id=actor.org_id,
+                info=json.dumps(actor.info, ensure_ascii=False, sort_keys=True),
+            ))
+    for key, record in after.keys.items():
+        old = before.keys.get(key)
+        if old is None:
+            session.add(ActorKeyRow(
+                actor=record.actor, key_id=record.key_id, public_key=record.public_key,
+                added_at=record.added_at, revoked_at=record.revoked_at,
+            ))
+        elif old.revoked_at != record.revoked_at:
+            session.execute(
+                update(ActorKeyRow)
+                .where(ActorKeyRow.actor == record.actor, ActorKeyRow.key_id == record.key_id)
+                .values(revoked_at=record.revoked_at)
+            )
+    session.flush()
+
+
+# --- checkpoints, witnesses, cosignatures ----------------------------------------------------
+
+
+def latest_checkpoint(session: Session) -> CheckpointRow | None:
+    return session.scalar(select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1))
+
+
+def checkpoint_at(session: Session, size: int) -> CheckpointRow | None:
+    return session.get(CheckpointRow, size)
+
+
+def all_checkpoints(session: Session) -> list[CheckpointRow]:
+    return list(session.scalars(select(CheckpointRow).order_by(CheckpointRow.size)))
+
+
+def add_checkpoint(session: Session, size: int, root: bytes, note: str, created_at: str) -> None:
+    session.add(CheckpointRow(size=size, root=root, note=note, created_at=created_at))
+    session.flush()
+
+
+def witnesses(session: Session) -> list[WitnessRow]:
+    return list(session.scalars(select(WitnessRow).order_by(WitnessRow.name)))
+
+
+def witness(session: Session, name: str) -> WitnessRow | None:
+    return session.get(WitnessRow, name)
+
+
+def add_witness(session: Session, name: str, vkey: str, added_at: str) -> None:
+    session.add(WitnessRow(name=name, vkey=vkey, added_at=added_at))
+    session.flush()
+
+
+def cosignatures(session: Session, size: int) -> list[CosignatureRow]:
+    return list(session.scalars(
+        select(CosignatureRow).where(CosignatureRow.size == size).order_by(CosignatureRow.witness)
+    ))
+
+
+def all_cosignatures(session: Session) -> list[CosignatureRow]:
+    return list(session.scalars(
+        select(CosignatureRow).order_by(CosignatureRow.size, CosignatureRow.witness)
+    ))
+
+
+def add_cosignature(session: Session, size: int, witness_name: str, timestamp: int,
+                    line: str) -> None:
+    session.add(CosignatureRow(size=size, witness=witness_name, timestamp=timestamp, line=line))
+    session.flush()

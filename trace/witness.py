@@ -1,0 +1,109 @@
+"""A witness: cosigns a log's checkpoints only when they extend what it cosigned before.
+
+The witness keeps, per log origin, the last (size, root) it cosigned in a state file beside
+its key, replaced atomically under an exclusive lock, so two cosigning runs cannot race and a
+crash leaves the old or the new state, never a mix. Cosignatures are C2SP tlog-cosignature/v1.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fcntl
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from suyuan import crypto, merkle, note
+from suyuan.errors import InconsistentCheckpoint, KeyStoreError, ProofError
+from suyuan.keystore import write_atomically
+
+
+@dataclass(frozen=True)
+class TreeState:
+    size: int
+    root: bytes
+
+
+@contextmanager
+def locked_state(path: Path) -> Iterator[dict[str, TreeState]]:
+    """Hold the witness's state lock; yields the state by origin (save with :func:`save_state`)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield load_state(path)
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def load_state(path: Path) -> dict[str, TreeState]:
+    try:
+        raw = json.loads(path.read_text())
+        return {
+            origin: TreeState(int(v["size"]), base64.b64decode(v["root"], validate=True))
+            for origin, v in raw.items()
+        }
+    except FileNotFoundError:
+        return {}
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise KeyStoreError(f"witness state {path} is damaged: {exc}") from exc
+
+
+def save_state(path: Path, state: dict[str, TreeState]) -> None:
+    data = {
+        origin: {"size": s.size, "root": base64.b64encode(s.root).decode()}
+        for origin, s in sorted(state.items())
+    }
+    write_atomically(path, (json.dumps(data, indent=1) + "\n").encode())
+
+
+def check_extends(
+    old: TreeState | None,
+    new: note.Checkpoint,
+    proof_for: Callable[[int, int], Sequence[bytes]],
+) -> None:
+    """Refuse (``InconsistentCheckpoint``) unless ``new`` provably extends ``old``."""
+    if old is None or old.size == 0:
+        return
+    if new.size < old.size:
+        raise InconsistentCheckpoint(
+            f"checkpoint size {new.size} is smaller than the size {old.size} already cosigned"
+        )
+    if new.size == old.size:
+        if new.root_hash != old.root:
+            raise InconsistentCheckpoint(
+                f"checkpoint of size {new.size} has a different root than the one cosigned: "
+                "the log has forked"
+            )
+        return
+    proof = proof_for(old.size, new.size)
+    try:
+        merkle.verify_consistency(old.size, new.size, proof, old.root, new.root_hash)
+    except ProofError as exc:
+        raise InconsistentCheckpoint(
+            f"checkpoint {new.size} is not consistent with the cosigned size {old.size}: {exc}"
+        ) from exc
+
+
+def cosign(
+    *,
+    checkpoint_note: str,
+    log_key: crypto.VerifierKey,
+    origin: str,
+    name: str,
+    key: crypto.SigningKey,
+    state_path: Path,
+    proof_for: Callable[[int, int], Sequence[bytes]],
+    timestamp: int,
+) -> tuple[note.Checkpoint, note.NoteSignature]:
+    """Verify the log's checkpoint, check it extends the witness's state, cosign, advance."""
+    cp, _ = note.open_checkpoint(checkpoint_note, log_key, origin)
+    with locked_state(state_path) as state:
+        check_extends(state.get(cp.origin), cp, proof_for)
+        signature = note.cosign(cp.body(), name, key, timestamp)
+        state[cp.origin] = TreeState(cp.size, cp.root_hash)
+        save_state(state_path, state)
+    return cp, signature
