@@ -1,0 +1,106 @@
+"""Builders for tests: plain keyword-override functions, no fixtures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from suyuan import crypto, ledger
+from suyuan.model import SignedStatement, Statement, format_time, new_nonce, sign_statement, utcnow
+from suyuan.storage.db import Database
+
+ORIGIN = "ledger.test/dalian"
+
+
+@dataclass
+class Actor:
+    name: str
+    key: crypto.SigningKey
+
+    @property
+    def key_id(self) -> str:
+        return crypto.key_id(self.name, self.key.public_key).hex()
+
+    @property
+    def vkey(self) -> str:
+        return str(crypto.verifier_key(self.name, self.key.public_key))
+
+
+@dataclass
+class LedgerWorld:
+    db: Database
+    log_key: crypto.SigningKey
+    registrar: Actor
+    actors: dict[str, Actor] = field(default_factory=dict)
+
+    def append(self, *signed: SignedStatement, now: datetime | None = None
+               ) -> list[ledger.AppendResult]:
+        with self.db.writer() as session, session.begin():
+            return ledger.append(session, list(signed), now=now)
+
+    def append_ok(self, *signed: SignedStatement) -> list[int]:
+        results = self.append(*signed)
+        for result in results:
+            if result.error is not None:
+                raise result.error
+        return [r.index for r in results]  # type: ignore[misc]
+
+
+def make_statement(actor: Actor, **overrides: Any) -> Statement:
+    fields: dict[str, Any] = {
+        "kind": "note",
+        "actor": actor.name,
+        "key_id": actor.key_id,
+        "time": format_time(utcnow()),
+        "nonce": new_nonce(),
+        "body": {"text": "收获推迟 harvest delayed by rain"},
+    }
+    fields.update(overrides)
+    return Statement(**fields)
+
+
+def make_signed(actor: Actor, key: crypto.SigningKey | None = None, **overrides: Any
+                ) -> SignedStatement:
+    return sign_statement(make_statement(actor, **overrides), key or actor.key)
+
+
+def register(world: LedgerWorld, name: str, role: str, **body: Any) -> Actor:
+    actor = Actor(name, crypto.SigningKey.generate())
+    world.append_ok(make_signed(
+        world.registrar, kind="actor_registered",
+        body={"name": name, "role": role, "vkey": actor.vkey, **body},
+    ))
+    world.actors[name] = actor
+    return actor
+
+
+def make_world(db: Database, *, actors: dict[str, str] | None = None) -> LedgerWorld:
+    log_key = crypto.SigningKey.generate()
+    registrar = Actor("registrar", crypto.SigningKey.generate())
+    with db.writer() as session, session.begin():
+        ledger.initialise(session, origin=ORIGIN, log_key=log_key, registrar="registrar",
+                          registrar_key=registrar.key)
+    world = LedgerWorld(db, log_key, registrar)
+    for name, role in (actors or {"coop-jinzhou": "cooperative", "carrier-sf": "carrier"}).items():
+        register(world, name, role)
+    return world
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
+            input: bytes | None = None, check: bool = False) -> subprocess.CompletedProcess[bytes]:
+    """Run the real `suyuan` console script in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    exe = Path(sys.executable).with_name("suyuan")
+    result = subprocess.run([str(exe), *args], cwd=cwd, env=full_env, input=input,
+                            capture_output=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"suyuan {' '.join(args)} exited {result.returncode}:\n"
+            f"{result.stderr.decode(errors='replace')}"
+        )
+    return result
