@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from suyuan import __version__, audit, crypto, importer, ledger, note, witness
+from suyuan import __version__, crypto, importer, ledger, note, witness
 from suyuan.canonical import loads
 from suyuan.errors import (
     ConfigError,
@@ -656,7 +656,9 @@ def verify(settings: Settings, jobs: int | None, as_json: bool) -> None:
                 advance(count - done)
                 done = count
 
-            result = audit.audit(db, jobs=jobs, progress=report)
+            from suyuan.audit import audit  # multiprocessing and friends: only for verify
+
+            result = audit(db, jobs=jobs, progress=report)
     except VerificationError as exc:
         if as_json:
             click.echo(json.dumps({"ok": False, "size": total, "index": exc.index,
