@@ -309,32 +309,34 @@ def _audit_checkpoints(session: Any, levels: list[bytearray], size: int, origin:
         try:
             cp, _ = note.open_checkpoint(row.note, log_key, origin)
         except (NoteError, MalformedInput) as exc:
-            raise NoteError(f"{what}: {exc}", index=int(row.size)) from exc
+            raise NoteError(f"{what}: {exc}", checkpoint=int(row.size)) from exc
         if cp.size != row.size or cp.root_hash != bytes(row.root):
             raise NoteError(f"{what}: stored size/root differ from its signed note",
-                            index=int(row.size))
+                            checkpoint=int(row.size))
         if cp.size > size:
-            raise RootMismatch(f"{what} is beyond the log's {size} entries", index=size)
+            raise RootMismatch(f"{what} is beyond the log's {size} entries",
+                               checkpoint=int(row.size))
         if _root(levels, cp.size) != cp.root_hash:
             raise RootMismatch(f"{what}: its root is not the root of the first {cp.size} "
-                               "entries", index=cp.size)
+                               "entries", checkpoint=cp.size)
         for cosig in cosigs.pop(int(row.size), []):
             key = witness_keys.get(cosig.witness)
             if key is None:
                 raise NoteError(f"{what}: cosignature by unknown witness {cosig.witness!r}",
-                                index=int(row.size))
+                                checkpoint=int(row.size))
             try:
                 stamp = note.verify_cosignature(note.parse_note(row.note + cosig.line), key)
             except (NoteError, MalformedInput) as exc:
                 raise NoteError(f"{what}: cosignature by {cosig.witness}: {exc}",
-                                index=int(row.size)) from exc
+                                checkpoint=int(row.size)) from exc
             if stamp != cosig.timestamp:
                 raise NoteError(f"{what}: cosignature time differs from the stored time",
-                                index=int(row.size))
+                                checkpoint=int(row.size))
             count += 1
     if cosigs:
         orphan = min(cosigs)
-        raise NoteError(f"cosignature for checkpoint {orphan}, which does not exist", index=orphan)
+        raise NoteError(f"cosignature for checkpoint {orphan}, which does not exist",
+                        checkpoint=orphan)
     # Every checkpoint root was recomputed from the same leaves, so each later checkpoint
     # extends each earlier one: consistency holds by construction of this check.
     return len(rows), count

@@ -447,9 +447,13 @@ def import_(settings: Settings, source: Any, batch_size: int, jobs: int | None,
     Re-running the same file appends nothing twice. Exit status 1 if any line was refused.
     """
     db = settings.database()
-    lines = list(importer.read_lines(source))
+    total = 0
+    if source.seekable() and sys.stderr.isatty():
+        total = sum(1 for line in source if line.strip())
+        source.seek(0)
+    lines = importer.read_lines(source)
     started = time.perf_counter()
-    with _progress(len(lines), "Importing") as advance:
+    with _progress(total, "Importing") as advance:
         summary = importer.import_lines(db, lines, batch_size=batch_size, jobs=jobs,
                                         progress=advance)
     elapsed = time.perf_counter() - started
@@ -662,9 +666,14 @@ def verify(settings: Settings, jobs: int | None, as_json: bool) -> None:
     except VerificationError as exc:
         if as_json:
             click.echo(json.dumps({"ok": False, "size": total, "index": exc.index,
-                                   "error": str(exc), "kind": type(exc).__name__},
-                                  ensure_ascii=False))
-        where = f" (entry {exc.index})" if exc.index is not None else ""
+                                   "checkpoint": exc.checkpoint, "error": str(exc),
+                                   "kind": type(exc).__name__}, ensure_ascii=False))
+        if exc.index is not None:
+            where = f" at entry {exc.index}"
+        elif exc.checkpoint is not None:
+            where = f" at checkpoint {exc.checkpoint}"
+        else:
+            where = ""
         raise Failed(f"verification FAILED{where}: {exc}") from exc
     elapsed = time.perf_counter() - started
     if as_json:

@@ -66,11 +66,15 @@ class NotPermitted(Rejected):
 
 
 class VerificationError(SuyuanError):
-    """An integrity check failed. ``index`` names the first bad entry when there is one."""
+    """An integrity check failed. ``index`` names the first bad entry when there is one;
+    ``checkpoint`` names the size of a bad checkpoint when the fault is in a checkpoint."""
 
-    def __init__(self, message: str, *, index: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, index: int | None = None, checkpoint: int | None = None
+    ) -> None:
         super().__init__(message)
         self.index = index
+        self.checkpoint = checkpoint
 
 
 class BadSignature(VerificationError):
