@@ -17,12 +17,13 @@ from typing import Any
 
 from suyuan import crypto, ledger
 from suyuan.errors import BadSignature, MalformedInput, SuyuanError
-from suyuan.model import SignedStatement, parse_signed_statement
+from suyuan.model import SignedStatement, Statement, parse_signed_statement
 from suyuan.storage import repo
 from suyuan.storage.db import Database
 
 MAX_LINE_BYTES = 64 * 1024
 DEFAULT_BATCH = 2000
+TASK_LINES = 250
 Progress = Callable[[int], None]
 
 
@@ -48,17 +49,22 @@ class ImportSummary:
         return self.appended + self.duplicates + len(self.errors)
 
 
-def _prepare(
-    batch: list[tuple[int, bytes]], keys: dict[tuple[str, str], bytes]
-) -> list[tuple[int, SignedStatement | None, bytes | None, str, str]]:
-    """Parse and pre-verify lines: (line number, statement, key verified with, reason, message)."""
-    out: list[tuple[int, SignedStatement | None, bytes | None, str, str]] = []
+Prepared = tuple[int, Any, bytes | None, str, str]
+"""(line number, statement fields or None, key the signature was checked with, reason,
+message) — plain tuples, because they cross a process boundary by pickling."""
+
+
+def _prepare(batch: list[tuple[int, bytes]], keys: dict[tuple[str, str], bytes]
+             ) -> list[Prepared]:
+    """Parse, canonicalise and pre-verify lines (runs in worker processes)."""
+    out: list[Prepared] = []
     for number, raw in batch:
         try:
             if len(raw) > MAX_LINE_BYTES:
                 raise MalformedInput(f"line is {len(raw)} bytes; the limit is {MAX_LINE_BYTES}")
             signed = parse_signed_statement(raw)
-            key = keys.get((signed.statement.actor, signed.statement.key_id))
+            st = signed.statement
+            key = keys.get((st.actor, st.key_id))
             if key is not None:
                 signed.verify(key)
         except BadSignature as exc:
@@ -70,8 +76,15 @@ def _prepare(
         except SuyuanError as exc:
             out.append((number, None, None, "rejected", str(exc)))
             continue
-        out.append((number, signed, key, "", ""))
+        fields = (st.kind, st.actor, st.key_id, st.time, st.nonce, st.body, signed.data,
+                  signed.signature)
+        out.append((number, fields, key, "", ""))
     return out
+
+
+def _signed(fields: Any) -> SignedStatement:
+    kind, actor, key_id, time, nonce, body, data, signature = fields
+    return SignedStatement(Statement(kind, actor, key_id, time, nonce, body), data, signature)
 
 
 def read_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
@@ -98,11 +111,10 @@ def import_lines(
     pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
     pending: deque[Any] = deque()
 
-    def commit(prepared: list[tuple[int, SignedStatement | None, bytes | None, str, str]]
-               ) -> None:
-        good = [(n, ledger.Prepared(s, k)) for n, s, k, _, _ in prepared if s is not None]
-        for n, s, _, reason, message in prepared:
-            if s is None:
+    def commit(prepared: list[Prepared]) -> None:
+        good = [(n, ledger.Prepared(_signed(f), k)) for n, f, k, _, _ in prepared if f is not None]
+        for n, f, _, reason, message in prepared:
+            if f is None:
                 summary.errors.append(LineError(n, reason, message))
         if good:
             with db.writer() as session, session.begin():
@@ -134,7 +146,7 @@ def import_lines(
         if batch:
             _submit(batch, keys, pool, pending, commit, jobs)
         while pending:
-            commit(pending.popleft().get())
+            commit(_collect(pending.popleft()))
     finally:
         if pool is not None:
             pool.terminate()
@@ -148,9 +160,18 @@ def _submit(batch: list[tuple[int, bytes]], keys: dict[tuple[str, str], bytes], 
     if pool is None:
         commit(_prepare(batch, keys))
         return
-    pending.append(pool.apply_async(_prepare, (batch, dict(keys))))
-    while len(pending) > jobs:
-        commit(pending.popleft().get())
+    # Small tasks keep every worker busy; a batch is committed once all its tasks are back,
+    # while the workers already prepare the next batches.
+    snapshot = dict(keys)
+    tasks = [pool.apply_async(_prepare, (batch[i : i + TASK_LINES], snapshot))
+             for i in range(0, len(batch), TASK_LINES)]
+    pending.append(tasks)
+    while len(pending) > 2:
+        commit(_collect(pending.popleft()))
+
+
+def _collect(tasks: list[Any]) -> list[Prepared]:
+    return [row for task in tasks for row in task.get()]
 
 
 def _learn_key(keys: dict[tuple[str, str], bytes], statement: Any) -> None:

@@ -150,7 +150,7 @@ def append(
     batch_nonces: dict[tuple[str, str], int] = {}
 
     results: list[AppendResult] = []
-    entry_rows: list[dict[str, object]] = []
+    entry_rows: list[tuple[object, ...]] = []
     node_rows: list[tuple[merkle.NodeId, bytes]] = []
     index, prev = size, last_hash
     for item in prepared:
@@ -175,10 +175,8 @@ def append(
         digest = merkle.leaf_hash(entry.leaf)
         node_rows.extend(compact.append(digest))
         registry.apply(statement, index)
-        entry_rows.append({
-            "idx": index, "leaf": entry.leaf, "leaf_hash": digest, "prev": prev,
-            "actor": statement.actor, "nonce": statement.nonce, "kind": statement.kind,
-        })
+        entry_rows.append((index, entry.leaf, digest, prev, statement.actor, statement.nonce,
+                           statement.kind))
         batch_nonces[nonce_key] = index
         results.append(AppendResult(index=index, leaf_hash=digest))
         index, prev = index + 1, digest
@@ -193,12 +191,12 @@ def append(
 
 
 def _replay(
-    session: Session, signed: SignedStatement, earlier: int, batch: list[dict[str, object]],
+    session: Session, signed: SignedStatement, earlier: int, batch: list[tuple[object, ...]],
     size: int,
 ) -> Rejected:
     """A statement reusing an (actor, nonce): idempotent if identical, refused otherwise."""
     if earlier >= size:
-        stored = Entry.from_leaf(batch[earlier - size]["leaf"])  # type: ignore[arg-type]
+        stored = Entry.from_leaf(batch[earlier - size][1])  # type: ignore[arg-type]
     else:
         stored = Entry.from_leaf(repo.leaf(session, earlier))
     if stored.statement == signed.data:

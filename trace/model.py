@@ -192,16 +192,17 @@ class Entry:
     def build(
         cls, index: int, prev: str, signed: SignedStatement, received_at: str
     ) -> Entry:
+        signature = signed.signature_b64
         leaf = canonical.entry_bytes(
             index=index,
             key_id=signed.statement.key_id,
             prev=prev,
             received_at=received_at,
-            signature=signed.signature_b64,
+            signature=signature,
             statement=signed.data,
         )
-        return cls(index, prev, signed.statement.key_id, received_at, signed.signature_b64,
-                   signed.data, leaf)
+        return cls(index, prev, signed.statement.key_id, received_at, signature, signed.data,
+                   leaf)
 
     @classmethod
     def from_leaf(cls, leaf: bytes) -> Entry:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from suyuan import canonical, crypto
 from suyuan.errors import BadSignature, MalformedInput
@@ -129,3 +131,32 @@ def test_signed_statement_round_trips_through_its_line() -> None:
     doc = _signed_doc()
     parsed = parse_signed_statement(json.dumps(doc))
     assert parse_signed_statement(parsed.to_line()) == parsed
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.text(st.characters(blacklist_categories=("Cs",))),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
+                      children, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json_values)
+def test_canonical_encoder_equals_the_rfc8785_reference(value: object) -> None:
+    assert canonical.jcs(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("key", ["é", "\U0001f352", "\ue000", "ａ"])
+def test_non_ascii_keys_sort_by_utf16_code_units(key: str) -> None:
+    value = {key: 1, "\U0001f600": 2, "\uffff": 3, "z": 4}
+    assert canonical.jcs(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("value", [1.0, {"a": [0.5]}, 2**53, {"a": "\ud800"}, {1: "x"}, b"x"])
+def test_values_jcs_cannot_encode_are_refused(value: object) -> None:
+    with pytest.raises(MalformedInput):
+        canonical.jcs(value)

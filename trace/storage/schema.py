@@ -60,7 +60,7 @@ class EntryRow(Base):
     nonce: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(48))
     __table_args__ = (
-        UniqueConstraint("actor", "nonce"),
+        UniqueConstraint("nonce", "actor"),
         Index("ix_entries_kind", "kind"),
     )
 

@@ -38,7 +38,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(64), nullable=False),
         sa.Column("nonce", sa.String(64), nullable=False),
         sa.Column("kind", sa.String(48), nullable=False),
-        sa.UniqueConstraint("actor", "nonce", name="uq_entries_actor_nonce"),
+        sa.UniqueConstraint("nonce", "actor", name="uq_entries_nonce_actor"),
     )
     op.create_index("ix_entries_kind", "entries", ["kind"])
     op.create_table(
