@@ -75,9 +75,9 @@ def _check_chunk(
             index, key_id, prev, received_at, sig_b64, data = canonical.split_entry(leaf)
             if index != at:
                 return rows, (at, "ChainBroken", f"entry {at} says it is entry {index}")
-            parsed = canonical.loads(data)
+            parsed = canonical.loads_fast(data)
             statement = Statement.from_json(parsed)
-            if canonical.jcs(parsed) != data:
+            if not canonical.is_canonical(parsed, data):
                 raise MalformedInput("statement bytes are not in canonical (JCS) form")
             if statement.key_id != key_id:
                 raise MalformedInput("entry key_id differs from the statement's key_id")

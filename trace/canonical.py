@@ -171,6 +171,32 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def is_canonical(value: Any, data: bytes) -> bool:
+    """Whether ``data`` is exactly the JCS encoding of ``value`` (checked fast first)."""
+    try:
+        fast = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                          allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError):
+        return False
+    if fast == data and _is_plain(value, 0):
+        return True
+    try:
+        return jcs(value) == data
+    except MalformedInput:
+        return False
+
+
+def loads_fast(data: str | bytes) -> Any:
+    """Parse JSON refusing floats and NaN but not duplicate keys: for bytes whose canonical
+    form is checked afterwards (a duplicate key cannot survive that check)."""
+    try:
+        return json.loads(data, parse_float=_no_float, parse_constant=_no_constant)
+    except MalformedInput:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise MalformedInput(f"malformed JSON: {exc}") from exc
+
+
 def loads(data: str | bytes) -> Any:
     """Parse JSON strictly: no duplicate keys, no floats, no NaN/Infinity."""
     try:

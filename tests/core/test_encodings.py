@@ -160,3 +160,21 @@ def test_non_ascii_keys_sort_by_utf16_code_units(key: str) -> None:
 def test_values_jcs_cannot_encode_are_refused(value: object) -> None:
     with pytest.raises(MalformedInput):
         canonical.jcs(value)
+
+
+@pytest.mark.parametrize("data, expected", [
+    (b'{"a":1,"b":"x"}', True),
+    (b'{"b":"x","a":1}', False),           # keys out of order
+    (b'{"a":1, "b":"x"}', False),          # whitespace
+    (b'{"a":1,"a":1}', False),             # duplicate key
+    (b'{"a":"\\u00e9"}', False),           # needless escape
+    (b'{"\xc3\xa9":1,"z":2}', False),      # non-ASCII key sorted after "z" in JCS
+    (b'{"z":2,"\xc3\xa9":1}', True),
+])
+def test_canonical_form_check_accepts_only_jcs_bytes(data: bytes, expected: bool) -> None:
+    assert canonical.is_canonical(canonical.loads_fast(data), data) is expected
+
+
+def test_fast_loader_still_refuses_floats() -> None:
+    with pytest.raises(MalformedInput, match="not an integer"):
+        canonical.loads_fast(b'{"q": 1.5}')
