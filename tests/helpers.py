@@ -86,7 +86,9 @@ def make_world(db: Database, *, actors: dict[str, str] | None = None) -> LedgerW
         ledger.initialise(session, origin=ORIGIN, log_key=log_key, registrar="registrar",
                           registrar_key=registrar.key)
     world = LedgerWorld(db, log_key, registrar)
-    for name, role in (actors or {"coop-jinzhou": "cooperative", "carrier-sf": "carrier"}).items():
+    if actors is None:
+        actors = {"coop-jinzhou": "cooperative", "carrier-sf": "carrier"}
+    for name, role in actors.items():
         register(world, name, role)
     return world
 

@@ -130,13 +130,20 @@ def _prescan_keys(leaves: list[bytes], keys: dict[tuple[str, str], bytes]) -> No
 # --- the audit -------------------------------------------------------------------------------
 
 
-def audit(db: Database, *, jobs: int | None = None, progress: Progress | None = None
-          ) -> AuditReport:
-    """Audit the whole log in ``db``; return a report or raise :class:`VerificationError`."""
+def audit(db: Database, *, jobs: int | None = None, progress: Progress | None = None,
+          policy: note.Policy | None = None) -> AuditReport:
+    """Audit the whole log in ``db``; return a report or raise :class:`VerificationError`.
+
+    Without ``policy`` the log and witness keys are those recorded in the database, so the
+    audit proves the log is internally consistent. With the policy an auditor holds, those
+    keys must be the policy's: a database whose keys were swapped with its history fails.
+    """
     jobs = max(1, jobs or os.cpu_count() or 1)
     with db.reader() as session, session.begin():
         origin = repo.require_meta(session, META_ORIGIN)
         log_key = crypto.parse_verifier_key(repo.require_meta(session, META_LOG_VKEY))
+        if policy is not None:
+            _check_against_policy(session, policy, origin, log_key)
         head_size, head_hash = repo.read_head(session)
         total = repo.count_entries(session)
         hashes = bytearray()
@@ -168,10 +175,19 @@ def _audit_entries(
             if prev_hex != prev.hex():
                 raise ChainBroken(f"entry {index}: prev does not match the hash of entry "
                                   f"{index - 1}", index=index)
-            stored_hash, stored_prev = row_hashes[index]
+            stored_hash, stored_prev, stored_actor, stored_nonce, stored_kind = row_hashes[index]
             if stored_hash != digest or stored_prev != prev:
                 raise ChainBroken(f"entry {index}: stored hash columns differ from its leaf",
                                   index=index)
+            if (stored_actor, stored_nonce, stored_kind) != (actor, nonce, kind):
+                raise VerificationError(
+                    f"entry {index}: stored actor/nonce/kind columns differ from its statement",
+                    index=index)
+            replay = nonces.setdefault(_nonce_key(actor, nonce), index)
+            if replay != index:
+                raise VerificationError(
+                    f"entry {index} repeats the nonce of entry {replay} by {actor} (a replay)",
+                    index=index)
             statement = Statement(kind, actor, key_id, time, nonce, body or {})
             try:
                 record = registry.check_state(statement, index)
@@ -191,18 +207,21 @@ def _audit_entries(
         if progress:
             progress(expected, total)
 
-    row_hashes: dict[int, tuple[bytes, bytes]] = {}
+    row_hashes: dict[int, tuple[bytes, bytes, str, str, str]] = {}
+    nonces: dict[bytes, int] = {}
     try:
         chunk: list[bytes] = []
         chunk_start = 0
-        for idx, leaf, digest, stored_prev in repo.iter_entries(session, chunk=CHUNK):
+        for idx, leaf, digest, stored_prev, actor, nonce, kind in repo.iter_entries(
+            session, chunk=CHUNK
+        ):
             if idx != chunk_start + len(chunk):
                 missing = chunk_start + len(chunk)
                 _flush(chunk, chunk_start, keys, pool, pending, jobs, settle)
                 while pending:
                     settle(*pending.popleft())
                 raise ChainBroken(f"entry {missing} is missing", index=missing)
-            row_hashes[idx] = (digest, stored_prev)
+            row_hashes[idx] = (digest, stored_prev, actor, nonce, kind)
             chunk.append(leaf)
             if len(chunk) == CHUNK:
                 _flush(chunk, chunk_start, keys, pool, pending, jobs, settle)
@@ -219,7 +238,12 @@ def _audit_entries(
     return expected, prev
 
 
-def _trim(row_hashes: dict[int, tuple[bytes, bytes]], below: int) -> None:
+def _nonce_key(actor: str, nonce: str) -> bytes:
+    # 16 bytes of BLAKE2b instead of the strings: a million entries stay small in memory.
+    return hashlib.blake2b(f"{actor}\n{nonce}".encode(), digest_size=16).digest()
+
+
+def _trim(row_hashes: dict[int, Any], below: int) -> None:
     for key in [k for k in row_hashes if k < below]:
         del row_hashes[key]
 
@@ -236,6 +260,22 @@ def _flush(chunk: list[bytes], start: int, keys: dict[tuple[str, str], bytes], p
     pending.append((snapshot, pool.apply_async(_check_chunk, (start, list(chunk), snapshot))))
     while len(pending) > jobs * 2:
         settle(*pending.popleft())
+
+
+def _check_against_policy(session: Any, policy: note.Policy, origin: str,
+                          log_key: crypto.VerifierKey) -> None:
+    if policy.origin != origin:
+        raise VerificationError(f"this log's origin is {origin!r}, the policy's is "
+                                f"{policy.origin!r}")
+    if policy.log != log_key:
+        raise VerificationError("the log key recorded in the database is not the policy's log "
+                                "key: the database's checkpoints cannot be trusted")
+    anchored = {key.name: key for key in policy.witnesses}
+    for row in repo.witnesses(session):
+        expected = anchored.get(row.name)
+        if expected is not None and crypto.parse_verifier_key(row.vkey) != expected:
+            raise VerificationError(f"witness {row.name}'s key in the database is not the "
+                                    "policy's key for it")
 
 
 def _hash_at(levels: list[bytearray], level: int, idx: int) -> bytes:

@@ -642,11 +642,22 @@ def verify_proof(proof_file: Any, policy_file: Any, leaf_file: Any, as_json: boo
 
 @cli.command()
 @click.option("--jobs", type=click.IntRange(1, 256), help="Worker processes (default: cores).")
+@click.option("--policy", "policy_file", type=click.File("r", encoding="utf-8"),
+              help="A tlog-policy you trust: the database's log and witness keys must be its.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"ok": …, "size": …, …}.')
 @pass_settings
-def verify(settings: Settings, jobs: int | None, as_json: bool) -> None:
+def verify(settings: Settings, jobs: int | None, policy_file: Any, as_json: bool) -> None:
     """Audit everything: signatures and key state, hash chain, Merkle nodes, checkpoints
-    and cosignatures. On failure, name the first bad entry (or checkpoint) and why."""
+    and cosignatures. On failure, name the first bad entry (or checkpoint) and why.
+
+    Without --policy the keys recorded in the database are used; give the policy you hold
+    (from `suyuan policy`, kept apart from the server) so a swapped key is caught too."""
+    trusted = None
+    if policy_file is not None:
+        try:
+            trusted = note.parse_policy(policy_file.read())
+        except (SuyuanError, ValueError) as exc:
+            raise Failed(f"policy: {exc}") from exc
     db = settings.database()
     with db.reader() as session, session.begin():
         total = ledger.size(session)
@@ -662,7 +673,7 @@ def verify(settings: Settings, jobs: int | None, as_json: bool) -> None:
 
             from suyuan.audit import audit  # multiprocessing and friends: only for verify
 
-            result = audit(db, jobs=jobs, progress=report)
+            result = audit(db, jobs=jobs, progress=report, policy=trusted)
     except VerificationError as exc:
         if as_json:
             click.echo(json.dumps({"ok": False, "size": total, "index": exc.index,

@@ -147,7 +147,7 @@ def append(
     seen = repo.find_nonces(
         session, ((p.signed.statement.actor, p.signed.statement.nonce) for p in prepared)
     )
-    batch_nonces: dict[tuple[str, str], int] = {}
+    batch_nonces: dict[tuple[str, str], tuple[int, bytes]] = {}
 
     results: list[AppendResult] = []
     entry_rows: list[tuple[object, ...]] = []
@@ -157,9 +157,9 @@ def append(
         signed, statement = item.signed, item.signed.statement
         try:
             nonce_key = (statement.actor, statement.nonce)
-            earlier = seen.get(nonce_key, batch_nonces.get(nonce_key))
+            earlier = seen.get(nonce_key) or batch_nonces.get(nonce_key)
             if earlier is not None:
-                raise _replay(session, signed, earlier, entry_rows, size)
+                raise _replay(signed, *earlier)
             if parse_time(statement.time) > latest_allowed:
                 raise Rejected(
                     f"statement time {statement.time} is in the future (log time {received_at})",
@@ -177,7 +177,7 @@ def append(
         registry.apply(statement, index)
         entry_rows.append((index, entry.leaf, digest, prev, statement.actor, statement.nonce,
                            statement.kind))
-        batch_nonces[nonce_key] = index
+        batch_nonces[nonce_key] = (index, entry.leaf)
         results.append(AppendResult(index=index, leaf_hash=digest))
         index, prev = index + 1, digest
 
@@ -190,16 +190,9 @@ def append(
     return results
 
 
-def _replay(
-    session: Session, signed: SignedStatement, earlier: int, batch: list[tuple[object, ...]],
-    size: int,
-) -> Rejected:
+def _replay(signed: SignedStatement, earlier: int, leaf: bytes) -> Rejected:
     """A statement reusing an (actor, nonce): idempotent if identical, refused otherwise."""
-    if earlier >= size:
-        stored = Entry.from_leaf(batch[earlier - size][1])  # type: ignore[arg-type]
-    else:
-        stored = Entry.from_leaf(repo.leaf(session, earlier))
-    if stored.statement == signed.data:
+    if Entry.from_leaf(leaf).statement == signed.data:
         return Duplicate(f"already in the log at entry {earlier}", index=earlier)
     return Rejected(
         f"nonce {signed.statement.nonce!r} of {signed.statement.actor!r} was already used "

@@ -219,6 +219,9 @@ def test_checkpoint_witness_proof_and_offline_verification(ready: Cli) -> None:
                      str(ready.workdir / "leaf"), cwd=offline)
     assert result.returncode == 1 and b"Traceback" not in result.stderr
     assert b"does not verify" in result.stderr
+    out, _ = ready("verify", "--policy", str(ready.workdir / "policy"))
+    assert out.startswith("OK: ")
+    ready("verify", "--policy", str(ready.workdir / "wrong-log-policy"), code=1)
     verdict = json.loads(ready("verify", "--json", "--jobs", "2")[0])
     assert verdict == verdict | {"ok": True, "checkpoints": 1, "cosignatures": 1}
 

@@ -108,21 +108,22 @@ def insert_entries(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
         _insert_many(session, "entries", ENTRY_COLUMNS, rows)
 
 
-def find_nonces(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """Indexes of entries already carrying any of these (actor, nonce) pairs."""
+def find_nonces(session: Session, keys: Iterable[tuple[str, str]]
+                ) -> dict[tuple[str, str], tuple[int, bytes]]:
+    """(index, leaf) of entries already carrying any of these (actor, nonce) pairs."""
     wanted = set(keys)
     nonces = sorted({nonce for _, nonce in wanted})
-    found: dict[tuple[str, str], int] = {}
+    found: dict[tuple[str, str], tuple[int, bytes]] = {}
     # Look up by nonce alone (a plain expanding IN compiles once and is cached; the
     # (nonce, actor) unique index serves it), then keep the pairs asked for.
-    query = select(EntryRow.actor, EntryRow.nonce, EntryRow.idx).where(
+    query = select(EntryRow.actor, EntryRow.nonce, EntryRow.idx, EntryRow.leaf).where(
         EntryRow.nonce.in_(bindparam("nonces", expanding=True))
     )
     for start in range(0, len(nonces), _IN_CHUNK):
         rows = session.execute(query, {"nonces": nonces[start : start + _IN_CHUNK]})
-        for actor, nonce, idx in rows:
+        for actor, nonce, idx, data in rows:
             if (actor, nonce) in wanted:
-                found[(actor, nonce)] = int(idx)
+                found[(actor, nonce)] = (int(idx), bytes(data))
     return found
 
 
@@ -133,13 +134,18 @@ def leaf(session: Session, index: int) -> bytes:
     return bytes(data)
 
 
+StoredEntry = tuple[int, bytes, bytes, bytes, str, str, str]
+"""(idx, leaf, leaf_hash, prev, actor, nonce, kind) as stored."""
+
+
 def iter_entries(
     session: Session, start: int = 0, stop: int | None = None, chunk: int = 5000
-) -> Iterator[tuple[int, bytes, bytes, bytes]]:
-    """(idx, leaf, leaf_hash, prev) in index order, read in chunks."""
+) -> Iterator[StoredEntry]:
+    """Every stored column of the entries, in index order, read in chunks."""
     position = start
     while stop is None or position < stop:
-        query = select(EntryRow.idx, EntryRow.leaf, EntryRow.leaf_hash, EntryRow.prev).where(
+        query = select(EntryRow.idx, EntryRow.leaf, EntryRow.leaf_hash, EntryRow.prev,
+                       EntryRow.actor, EntryRow.nonce, EntryRow.kind).where(
             EntryRow.idx >= position
         )
         if stop is not None:
@@ -147,8 +153,8 @@ def iter_entries(
         rows = session.execute(query.order_by(EntryRow.idx).limit(chunk)).all()
         if not rows:
             return
-        for idx, data, digest, prev in rows:
-            yield int(idx), bytes(data), bytes(digest), bytes(prev)
+        for idx, data, digest, prev, actor, nonce, kind in rows:
+            yield int(idx), bytes(data), bytes(digest), bytes(prev), actor, nonce, kind
         position = int(rows[-1][0]) + 1
 
 
