@@ -129,3 +129,173 @@ class ActorKeyRow(Base):
 
 
 metadata = Base.metadata
+
+
+# --- supply-chain projections (rebuilt from the log by `suyuan rebuild`) ---------------------
+
+PROJECTION_TABLES = (
+    "cold_chain_limits", "limits", "alerts", "serials", "applications", "lot_events", "lineage", "shipment_lots", "shipments",
+    "holdings", "lots", "locations", "products", "actors", "actor_keys",
+)
+"""Derived tables, in an order safe for deleting."""
+
+
+class ProductRow(Base):
+    __tablename__ = "products"
+    gtin: Mapped[str] = mapped_column(String(14), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    commodity: Mapped[str] = mapped_column(String(64))
+    variety: Mapped[str | None] = mapped_column(Text)
+    unit: Mapped[str] = mapped_column(String(8))
+    food_category: Mapped[str | None] = mapped_column(String(64))
+    ftl: Mapped[bool] = mapped_column(default=False)
+    owner: Mapped[str] = mapped_column(String(64))
+    registered_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class LocationRow(Base):
+    __tablename__ = "locations"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(64))
+    gln: Mapped[str | None] = mapped_column(String(64))
+    admin_code: Mapped[str | None] = mapped_column(String(6))
+    address: Mapped[str | None] = mapped_column(Text)
+    lat: Mapped[str | None] = mapped_column(String(32))
+    lon: Mapped[str | None] = mapped_column(String(32))
+    fao_area: Mapped[str | None] = mapped_column(String(64))
+    registered_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class LotRow(Base):
+    """A lot (traceability lot code): what it is, who made it, its state."""
+
+    __tablename__ = "lots"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14), index=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_kind: Mapped[str] = mapped_column(String(48))
+    created_time: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    recalled_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class HoldingRow(Base):
+    """How much of a lot an actor holds now (custody)."""
+
+    __tablename__ = "holdings"
+    lot: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[str] = mapped_column(String(32))
+
+
+class ShipmentRow(Base):
+    __tablename__ = "shipments"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(64), index=True)
+    receiver: Mapped[str] = mapped_column(String(64), index=True)
+    from_location: Mapped[str] = mapped_column(String(64))
+    to_location: Mapped[str | None] = mapped_column(String(64))
+    carrier: Mapped[str | None] = mapped_column(String(64))
+    shipped_at: Mapped[int] = mapped_column(BigInteger)
+    shipped_time: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[int | None] = mapped_column(BigInteger)
+    received_time: Mapped[str | None] = mapped_column(String(40))
+
+
+class ShipmentLotRow(Base):
+    __tablename__ = "shipment_lots"
+    shipment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lot: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    quantity: Mapped[str] = mapped_column(String(32))
+    received_quantity: Mapped[str | None] = mapped_column(String(32))
+
+
+class LineageRow(Base):
+    """parent lot → child lot, made by a packing or transformation entry."""
+
+    __tablename__ = "lineage"
+    parent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    child: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    entry: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    quantity: Mapped[str] = mapped_column(String(32))
+
+
+class LotEventRow(Base):
+    """Every entry that concerns a lot, for its history."""
+
+    __tablename__ = "lot_events"
+    lot: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entry: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    actor: Mapped[str] = mapped_column(String(64))
+    event_time: Mapped[str | None] = mapped_column(String(40))
+
+
+class ApplicationRow(Base):
+    """Inputs applied (pesticides, fertiliser…) by lot or location, for interval checks."""
+
+    __tablename__ = "applications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry: Mapped[int] = mapped_column(BigInteger)
+    lot: Mapped[str | None] = mapped_column(String(64), index=True)
+    location: Mapped[str] = mapped_column(String(64), index=True)
+    input_type: Mapped[str] = mapped_column(String(32))
+    active_ingredient: Mapped[str | None] = mapped_column(Text)
+    product_name: Mapped[str] = mapped_column(Text)
+    event_time: Mapped[str] = mapped_column(String(40))
+
+
+class SerialRow(Base):
+    __tablename__ = "serials"
+    gtin: Mapped[str] = mapped_column(String(14), primary_key=True)
+    serial: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lot: Mapped[str] = mapped_column(String(64), index=True)
+    packed_at: Mapped[int] = mapped_column(BigInteger)
+    sold_at: Mapped[int | None] = mapped_column(BigInteger)
+    sold_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AlertRow(Base):
+    """A rule broken by an accepted statement: for the regulator's queue."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry: Mapped[int] = mapped_column(BigInteger, index=True)
+    lot: Mapped[str | None] = mapped_column(String(64), index=True)
+    rule: Mapped[str] = mapped_column(String(48))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+
+
+class LimitRow(Base):
+    """A pesticide's pre-harvest interval and maximum residue limit for a food category,
+    as published in the log by a regulator, per standard edition."""
+
+    __tablename__ = "limits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry: Mapped[int] = mapped_column(BigInteger)
+    standard: Mapped[str] = mapped_column(String(64))
+    effective_from: Mapped[str] = mapped_column(String(10))
+    effective_to: Mapped[str | None] = mapped_column(String(10))
+    active_ingredient: Mapped[str] = mapped_column(String(100), index=True)
+    food_category: Mapped[str] = mapped_column(String(64))
+    phi_days: Mapped[int | None] = mapped_column(Integer)
+    mrl: Mapped[str | None] = mapped_column(String(32))
+
+
+class ColdChainLimitRow(Base):
+    """Highest temperature and longest gap between readings allowed for a commodity."""
+
+    __tablename__ = "cold_chain_limits"
+    commodity: Mapped[str] = mapped_column(String(64), primary_key=True)
+    max_celsius: Mapped[str] = mapped_column(String(16))
+    max_gap_minutes: Mapped[int] = mapped_column(Integer)
+    entry: Mapped[int] = mapped_column(BigInteger)
