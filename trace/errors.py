@@ -65,6 +65,31 @@ class NotPermitted(Rejected):
     reason = "not_permitted"
 
 
+class UnknownReference(Rejected):
+    """The statement names a lot, product, location, shipment or actor the log does not know."""
+
+    reason = "unknown_reference"
+
+
+class CustodyViolation(Rejected):
+    """The actor does not hold what it ships, transforms or sells, or receives what was not
+    shipped to it."""
+
+    reason = "custody"
+
+
+class ChronologyViolation(Rejected):
+    """The event is dated before something it depends on (the lot's creation, a shipment)."""
+
+    reason = "chronology"
+
+
+class QuantityExceeded(Rejected):
+    """More is shipped, transformed or sold than the actor holds."""
+
+    reason = "mass_balance"
+
+
 class VerificationError(SuyuanError):
     """An integrity check failed. ``index`` names the first bad entry when there is one;
     ``checkpoint`` names the size of a bad checkpoint when the fault is in a checkpoint."""

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from suyuan import crypto, merkle, note
+from suyuan import crypto, merkle, note, supply
 from suyuan.errors import (
     BadSignature,
     ConfigError,
@@ -62,6 +62,7 @@ class AppendResult:
     index: int | None = None
     leaf_hash: bytes | None = None
     error: Exception | None = None
+    alerts: tuple[supply.Alert, ...] = ()
 
     @property
     def is_appended(self) -> bool:
@@ -139,6 +140,7 @@ def append(
     size, last_hash = repo.lock_head(session)
     before = repo.load_registry(session)
     registry = before.copy()
+    state = supply.SupplyState(session, registry)
     compact = merkle.CompactRange.load(size, lambda ids: repo.fetch_nodes(session, ids))
     now = now or utcnow()
     received_at = format_time(now)
@@ -168,6 +170,8 @@ def append(
             record = registry.check(statement, index)
             if item.verified_key != record.public_key:
                 signed.verify(record.public_key)
+            role = registry.actors[statement.actor].role if not registry.is_empty else ""
+            alerts = supply.check(state, statement, index, role)
         except (Rejected, MalformedInput, BadSignature) as exc:
             results.append(AppendResult(error=exc))
             continue
@@ -175,10 +179,11 @@ def append(
         digest = merkle.leaf_hash(entry.leaf)
         node_rows.extend(compact.append(digest))
         registry.apply(statement, index)
+        supply.apply(state, statement, index, alerts)
         entry_rows.append((index, entry.leaf, digest, prev, statement.actor, statement.nonce,
                            statement.kind))
         batch_nonces[nonce_key] = (index, entry.leaf)
-        results.append(AppendResult(index=index, leaf_hash=digest))
+        results.append(AppendResult(index=index, leaf_hash=digest, alerts=tuple(alerts)))
         index, prev = index + 1, digest
 
     if entry_rows:

@@ -13,6 +13,7 @@ from typing import Any
 
 from suyuan import crypto
 from suyuan.errors import MalformedInput, NotPermitted, Rejected, RevokedKey, UnknownKey
+from suyuan.events import KINDS
 from suyuan.model import Statement, check_actor_name
 
 ROLES: dict[str, str] = {
@@ -117,6 +118,8 @@ def validate_body(statement: Statement) -> None:
         _only(body, {"text", "lot"}, kind)
         _text(body, "text", required=True, limit=4000)
         _text(body, "lot", required=False, limit=128)
+    elif kind in KINDS:
+        KINDS[kind].validate(body)
     else:
         raise Rejected(f"unknown statement kind {kind!r}", reason="unknown_kind")
 
@@ -182,6 +185,9 @@ class Registry:
             return record
         role = self.actors[statement.actor].role
         kind, body = statement.kind, statement.body
+        spec = KINDS.get(kind)
+        if spec is not None and spec.roles and role not in spec.roles:
+            raise NotPermitted(f"a {role} cannot record {spec.title_en} ({spec.title_zh})")
         if kind in REGISTRY_KINDS:
             is_self_revocation = kind == "key_revoked" and body["actor"] == statement.actor
             if role not in REGISTRARS and not is_self_revocation:

@@ -1,0 +1,44 @@
+"""No event before what it depends on: the lot's creation, the shipment it receives; and no
+event dated in the future of the statement that records it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from suyuan.errors import ChronologyViolation
+from suyuan.model import Statement, parse_time
+from suyuan.supply import Alert, SupplyState, parse_event_time
+
+SKEW = timedelta(minutes=5)
+
+
+def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, role: str
+          ) -> list[Alert]:
+    if "event_time" not in body:
+        return []
+    when = body["event_time"]
+    if when > parse_time(st.time) + SKEW:
+        raise ChronologyViolation(
+            f"event time {when.isoformat()} is after the statement was signed ({st.time})"
+        )
+    kind = st.kind
+    lots: list[str] = []
+    if kind in ("cooling", "storing", "test", "certificate", "sale", "input_application"):
+        lots = [body["lot"]] if "lot" in body else []
+    elif kind in ("packing", "transformation"):
+        lots = [item["lot"] for item in body["inputs"]]
+    elif kind == "shipping":
+        lots = [item["lot"] for item in body["lots"]]
+    elif kind == "harvest" and state.lot(body["lot"]) is not None:
+        lots = [body["lot"]]
+    for code in lots:
+        state.require_after(state.require_lot(code), when)
+    if kind == "receiving":
+        shipment = state.shipment(body["shipment"])
+        if shipment is not None and when < parse_event_time(shipment.shipped_time):
+            raise ChronologyViolation(
+                f"received at {when.isoformat()}, before shipment {shipment.id} was shipped "
+                f"({shipment.shipped_time})"
+            )
+    return []

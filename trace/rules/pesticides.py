@@ -1,0 +1,74 @@
+"""Pesticide pre-harvest interval (安全间隔期) at harvest, and residue limits at test, using
+the limits a regulator published in the log, by the edition in force on the event date."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from suyuan.model import Statement
+from suyuan.supply import Alert, SupplyState, parse_event_time
+
+
+def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, role: str
+          ) -> list[Alert]:
+    if st.kind == "harvest":
+        return _interval(state, body)
+    if st.kind == "test":
+        return _residues(state, body)
+    return []
+
+
+def _category(state: SupplyState, gtin: str) -> str | None:
+    product = state.product(gtin)
+    if product is None:
+        return None
+    return product.food_category or product.commodity
+
+
+def _interval(state: SupplyState, body: dict[str, Any]) -> list[Alert]:
+    category = _category(state, body["product"])
+    if category is None:
+        return []
+    harvest = body["event_time"]
+    alerts = []
+    latest: dict[str, Any] = {}
+    for app in state.applications(body["lot"], body["location"]):
+        applied = parse_event_time(app.event_time)
+        if applied <= harvest and app.active_ingredient and (
+                app.active_ingredient not in latest
+                or applied > parse_event_time(latest[app.active_ingredient].event_time)):
+            latest[app.active_ingredient] = app
+    for ingredient, app in sorted(latest.items()):
+        applied = parse_event_time(app.event_time)
+        limit = state.limit(ingredient, category, harvest.date())
+        if limit is None or limit.phi_days is None:
+            continue
+        days = (harvest - applied).total_seconds() / 86400
+        if days < limit.phi_days:
+            alerts.append(Alert(
+                "pesticide_interval", "high",
+                f"harvested {days:.1f} days after {ingredient} ({app.product_name}, entry "
+                f"{app.entry}); the interval for {category} is {limit.phi_days} days "
+                f"({limit.standard})", body["lot"]))
+    return alerts
+
+
+def _residues(state: SupplyState, body: dict[str, Any]) -> list[Alert]:
+    lot = state.require_lot(body["lot"])
+    category = _category(state, lot.gtin)
+    alerts = []
+    for result in body["results"]:
+        limit: Decimal | None = result.get("limit")
+        standard = "the limit stated with the result"
+        if limit is None and category is not None and result["unit"] == "mg/kg":
+            row = state.limit(result["analyte"], category, body["event_time"].date())
+            if row is not None and row.mrl is not None:
+                limit, standard = Decimal(row.mrl), row.standard
+        over = limit is not None and result["value"] > limit
+        if over or result.get("passed") is False:
+            alerts.append(Alert(
+                "residue_limit", "high",
+                f"{result['analyte']} {result['value']} {result['unit']} in lot {lot.code} "
+                + (f"exceeds {limit} ({standard})" if over else "failed the test"), lot.code))
+    return alerts

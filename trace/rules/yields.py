@@ -1,0 +1,37 @@
+"""Transformation yield: outputs against inputs, within the declared tolerance."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from suyuan.model import Statement
+from suyuan.supply import MASS_IN_KG, Alert, SupplyState
+
+
+def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, role: str
+          ) -> list[Alert]:
+    if st.kind != "transformation":
+        return []
+    total_in = _mass([(i["quantity"], state.require_lot(i["lot"]).unit) for i in body["inputs"]])
+    total_out = _mass([(o["quantity"], o["quantity"][1]) for o in body["outputs"]])
+    if total_in is None or total_out is None or total_in == 0:
+        return []  # counted in pieces or boxes: no mass to compare
+    ratio = total_out / total_in
+    low = body.get("yield_min", Decimal(0))
+    high = body.get("yield_max", Decimal(1))
+    if low <= ratio <= high:
+        return []
+    first = body["outputs"][0]["lot"]
+    return [Alert("yield", "medium",
+                  f"yield {ratio:.3f} ({total_out} kg from {total_in} kg) is outside the "
+                  f"declared {low}-{high}", first)]
+
+
+def _mass(items: list[tuple[tuple[Decimal, str], str]]) -> Decimal | None:
+    total = Decimal(0)
+    for (amount, unit), _lot_unit in items:
+        if unit not in MASS_IN_KG:
+            return None
+        total += amount * MASS_IN_KG[unit]
+    return total
