@@ -15,6 +15,7 @@ from typing import Any
 
 from suyuan import fields as f
 from suyuan.errors import MalformedInput
+from suyuan.interop.gs1 import normalize_gtin
 
 ANY_ROLE: frozenset[str] = frozenset()
 GROWERS = frozenset({"farm", "cooperative"})
@@ -25,8 +26,6 @@ OWNERS = frozenset({"farm", "cooperative", "packer", "processor", "wholesaler", 
 
 def gtin(value: Any, path: str) -> str:
     """A GTIN as stored: 14 digits with a valid check digit."""
-    from suyuan.interop.gs1 import normalize_gtin
-
     if not isinstance(value, str):
         raise MalformedInput(f"{path} must be a GTIN string")
     try:
