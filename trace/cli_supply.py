@@ -1,0 +1,211 @@
+"""`suyuan` commands for the supply chain: record hops, look at lots, trace, alerts, rebuild."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from sqlalchemy import select
+
+from suyuan import ledger, lineage, supply
+from suyuan.cli import Failed, Settings, _progress, _reading, _signer, cli, pass_settings
+from suyuan.drafts import body_from_pairs, describe
+from suyuan.errors import MalformedInput, NotFound
+from suyuan.events import KINDS
+from suyuan.storage.schema import AlertRow, HoldingRow, LotEventRow, LotRow, ProductRow
+
+
+@cli.command("kinds")
+@click.argument("kind", required=False)
+def kinds(kind: str | None) -> None:
+    """List what can be recorded, or the fields of one KIND."""
+    if kind is not None:
+        spec = KINDS.get(kind)
+        if spec is None:
+            raise click.BadParameter(f"unknown kind; choose from {', '.join(KINDS)}",
+                                     param_hint="KIND")
+        click.echo(describe(spec))
+        return
+    for spec in KINDS.values():
+        click.echo(f"{spec.name:<20} {spec.title_zh}  {spec.title_en}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--as", "name", required=True, help="Actor whose key signs.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.argument("kind")
+@click.argument("fields", nargs=-1)
+@pass_settings
+def record(settings: Settings, name: str, as_json: bool, kind: str, fields: tuple[str, ...]
+           ) -> None:
+    """Record one hop: KIND then its fields as key=value.
+
+    \b
+    Examples (see `suyuan kinds KIND` for every field):
+      suyuan record --as jinzhou-coop harvest lot=JZ-0601 product=6900000000017 \\
+          quantity="500 KGM" location=jz-orchard-1 event_time=2026-06-01T08:00+08:00
+      suyuan record --as dl-packer shipping shipment=ZS-0001 lots="BOX-1:20 XBX" \\
+          to=fresh-shop location=dl-packhouse
+    Quantities are "amount UNIT" (KGM, XBX, H87 …); event_time defaults to now.
+    """
+    try:
+        body = body_from_pairs(kind, list(fields))
+    except MalformedInput as exc:
+        raise Failed(str(exc)) from exc
+    signed = _signer(settings, name)({"kind": kind, "body": body})
+    db = settings.database()
+    with db.writer() as session, session.begin():
+        (result,) = ledger.append(session, [signed])
+    if result.error is not None:
+        raise Failed(f"{kind} refused: {result.error}")
+    if as_json:
+        click.echo(json.dumps({"index": result.index, "leaf_hash": result.leaf_hash.hex(),
+                               "alerts": [vars(a) for a in result.alerts]}, ensure_ascii=False))
+        return
+    click.echo(f"recorded {kind} as entry {result.index}")
+    for alert in result.alerts:
+        click.echo(f"  ALERT [{alert.severity}] {alert.rule}: {alert.message}", err=True)
+
+
+@cli.group("trace")
+def trace_group() -> None:
+    """Trace a lot back to its origins or forward to everything made from it."""
+
+
+def _print_trace(result: lineage.Trace) -> None:
+    click.echo(f"Trace {result.direction} from lot {result.lot}: {len(result.lots)} lot(s)")
+    for info in result.lots:
+        click.echo(f"  {'  ' * info.depth}{info.code}  ({info.created_kind} by {info.owner}, "
+                   f"GTIN {info.gtin}{', RECALLED' if info.status == 'recalled' else ''})")
+    if result.direction == "back":
+        click.echo(f"Origins: {', '.join(result.origins)}")
+        for item in result.inputs:
+            click.echo(f"  input: {item['product_name']} ({item['input_type']}) at "
+                       f"{item['location']} on {item['event_time']} [entry {item['entry']}]")
+    else:
+        for ship in result.shipments:
+            state = "received" if ship["received"] else "in transit"
+            click.echo(f"  shipment {ship['shipment']}: {ship['lot']} {ship['quantity']} "
+                       f"{ship['sender']} → {ship['receiver']} ({state})")
+        for holder in result.holders:
+            click.echo(f"  held: {holder['actor']} holds {holder['quantity']} of {holder['lot']}")
+        for sale in result.sales:
+            click.echo(f"  sold: {sale['lot']} by {sale['actor']} at {sale['event_time']} "
+                       f"[entry {sale['entry']}]")
+
+
+def _trace(settings: Settings, lot: str, back: bool, as_json: bool) -> None:
+    with _reading(settings) as session:
+        result = (lineage.trace_back if back else lineage.trace_forward)(session, lot)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        _print_trace(result)
+
+
+@trace_group.command("back")
+@click.argument("lot")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_settings
+def trace_back(settings: Settings, lot: str, as_json: bool) -> None:
+    """Every lot LOT was made from, to the origin farms and their inputs."""
+    _trace(settings, lot, True, as_json)
+
+
+@trace_group.command("forward")
+@click.argument("lot")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_settings
+def trace_forward(settings: Settings, lot: str, as_json: bool) -> None:
+    """Recall scope: every lot, shipment, holder and sale downstream of LOT."""
+    _trace(settings, lot, False, as_json)
+
+
+@cli.command("lot")
+@click.argument("code")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_settings
+def lot_command(settings: Settings, code: str, as_json: bool) -> None:
+    """Everything known about lot CODE: product, holders, history, alerts."""
+    with _reading(settings) as session:
+        lot = session.get(LotRow, code)
+        if lot is None:
+            raise NotFound(f"unknown lot {code!r}")
+        product = session.get(ProductRow, lot.gtin)
+        holders = [(h.actor, h.quantity) for h in session.scalars(
+            select(HoldingRow).where(HoldingRow.lot == code)) if h.quantity not in ("0",)]
+        history = []
+        for event in session.scalars(select(LotEventRow).where(LotEventRow.lot == code)
+                                     .order_by(LotEventRow.entry)):
+            body = ledger.entry(session, event.entry).statement_json()["body"]
+            history.append({"entry": event.entry, "kind": event.kind, "actor": event.actor,
+                            "event_time": event.event_time, "body": body})
+        alerts = [{"entry": a.entry, "rule": a.rule, "severity": a.severity,
+                   "message": a.message, "status": a.status}
+                  for a in session.scalars(select(AlertRow).where(AlertRow.lot == code)
+                                           .order_by(AlertRow.entry))]
+    info = {
+        "lot": code, "gtin": lot.gtin, "product": product.name_zh if product else None,
+        "product_en": product.name_en if product else None, "owner": lot.owner,
+        "quantity": lot.quantity, "unit": lot.unit, "status": lot.status,
+        "created_at": lot.created_at, "created_kind": lot.created_kind,
+        "location": lot.location, "holders": [{"actor": a, "quantity": q} for a, q in holders],
+        "history": history, "alerts": alerts,
+    }
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False))
+        return
+    name = " / ".join(x for x in (info["product"], info["product_en"]) if x)
+    click.echo(f"Lot {code}: {name} (GTIN {lot.gtin})")
+    click.echo(f"  made by {lot.owner} ({lot.created_kind}, entry {lot.created_at}) at "
+               f"{lot.location}; {lot.quantity} {lot.unit}; status {lot.status.upper()}")
+    for actor, quantity in holders:
+        click.echo(f"  held by {actor}: {quantity} {lot.unit}")
+    click.echo("  history:")
+    for item in history:
+        click.echo(f"    [{item['entry']}] {item['event_time'] or '':<26} {item['kind']:<16} "
+                   f"{item['actor']}")
+    for alert in alerts:
+        click.echo(f"  ALERT [{alert['severity']}] {alert['rule']}: {alert['message']}")
+
+
+@cli.command("alerts")
+@click.option("--lot", help="Only alerts about this lot.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_settings
+def alerts_command(settings: Settings, lot: str | None, as_json: bool) -> None:
+    """Rules broken by accepted statements, for the regulator."""
+    with _reading(settings) as session:
+        query = select(AlertRow).order_by(AlertRow.entry, AlertRow.id)
+        if lot:
+            query = query.where(AlertRow.lot == lot)
+        rows = [{"entry": a.entry, "lot": a.lot, "rule": a.rule, "severity": a.severity,
+                 "message": a.message, "status": a.status} for a in session.scalars(query)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        click.echo(f"[{row['entry']}] {row['severity']:<6} {row['rule']:<18} "
+                   f"{row['lot'] or '-':<14} {row['message']}")
+    click.echo(f"{len(rows)} alert(s)")
+
+
+@cli.command()
+@pass_settings
+def rebuild(settings: Settings) -> None:
+    """Rebuild every projection (lots, custody, lineage, alerts…) from the log."""
+    db = settings.database()
+    with db.reader() as session, session.begin():
+        total = ledger.size(session)
+    with _progress(total, "Rebuilding") as advance, db.writer() as session, session.begin():
+        done = 0
+
+        def report(count: int) -> None:
+            nonlocal done
+            advance(count - done)
+            done = count
+
+        result = supply.rebuild(session, report)
+    click.echo(f"rebuilt from {result.entries} entries: {result.alerts} alert(s)"
+               + (f", {result.replay_rejections} entries the rules now refuse"
+                  if result.replay_rejections else ""))
