@@ -284,12 +284,28 @@ def test_residue_above_the_limit_raises_an_alert(chain: Chain) -> None:
 
 def test_cold_chain_excursion_and_gap_raise_alerts(chain: Chain) -> None:
     _harvest(chain)
-    _, alerts = chain.ok(chain.farm, "cooling", lot="JZ-0601", location="jz-orchard-1",
+    _, alerts = chain.ok(chain.farm, "storing", lot="JZ-0601", location="jz-orchard-1",
                          event_time=t(1, 12), readings=[
                              {"time": t(1, 9), "celsius": "3"},
                              {"time": t(1, 9, 30), "celsius": "7.5"},
                              {"time": t(1, 11), "celsius": "2"}])
     assert [a.rule for a in alerts] == ["cold_chain", "cold_chain_gap"]
+    _, alerts = chain.ok(chain.farm, "storing", lot="JZ-0601", location="jz-orchard-1",
+                         event_time=t(1, 13), readings=[
+                             {"time": t(1, 12), "celsius": "3"},
+                             {"time": t(1, 12, 50), "celsius": "3.9"}])
+    assert alerts == ()
+
+
+def test_pre_cooling_is_judged_by_the_temperature_it_reaches(chain: Chain) -> None:
+    _harvest(chain)
+    warm_start = [{"time": t(1, 9), "celsius": "12"}, {"time": t(1, 10), "celsius": "3.5"}]
+    _, alerts = chain.ok(chain.farm, "cooling", lot="JZ-0601", location="jz-orchard-1",
+                         event_time=t(1, 10), readings=warm_start)
+    assert alerts == ()
+    _, alerts = chain.ok(chain.farm, "cooling", lot="JZ-0601", location="jz-orchard-1",
+                         event_time=t(1, 11), readings=[{"time": t(1, 11), "celsius": "6"}])
+    assert [a.rule for a in alerts] == ["cold_chain"]
 
 
 def test_yield_outside_the_declared_tolerance_raises_an_alert(chain: Chain) -> None:

@@ -25,15 +25,23 @@ def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, r
         limit = state.cold_chain(product.commodity) if product is not None else None
         if limit is None:
             continue
-        alerts.extend(_excursions(readings, Decimal(limit.max_celsius), limit.max_gap_minutes,
-                                  code, product.commodity))
+        alerts.extend(_excursions(st.kind, readings, Decimal(limit.max_celsius),
+                                  limit.max_gap_minutes, code, product.commodity))
     return alerts
 
 
-def _excursions(readings: list[dict[str, Any]], max_celsius: Decimal, max_gap: int, lot: str,
-                commodity: str) -> list[Alert]:
+def _excursions(kind: str, readings: list[dict[str, Any]], max_celsius: Decimal, max_gap: int,
+                lot: str, commodity: str) -> list[Alert]:
     alerts = []
     ordered = sorted(readings, key=lambda r: r["time"])
+    if kind == "cooling":
+        # Pre-cooling starts warm by design: what matters is the temperature reached.
+        final = ordered[-1]
+        if final["celsius"] > max_celsius:
+            alerts.append(Alert("cold_chain", "medium",
+                                f"pre-cooling ended at {final['celsius']} °C, above {max_celsius} °C "
+                                f"for {commodity}", lot))
+        return alerts
     hot = [r for r in ordered if r["celsius"] > max_celsius]
     if hot:
         peak = max(r["celsius"] for r in hot)
