@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from sqlalchemy import select
 
 from suyuan import ledger, lineage, supply
 from suyuan.cli import Failed, Settings, _progress, _reading, _signer, cli, pass_settings
-from suyuan.drafts import body_from_pairs, describe
+from suyuan.drafts import body_from_pairs, describe, rows_from_csv
 from suyuan.errors import MalformedInput, NotFound
 from suyuan.events import KINDS
 from suyuan.storage.schema import AlertRow, HoldingRow, LotEventRow, LotRow, ProductRow
@@ -65,6 +66,53 @@ def record(settings: Settings, name: str, as_json: bool, kind: str, fields: tupl
     click.echo(f"recorded {kind} as entry {result.index}")
     for alert in result.alerts:
         click.echo(f"  ALERT [{alert.severity}] {alert.rule}: {alert.message}", err=True)
+
+
+@cli.command("import-csv")
+@click.option("--as", "name", required=True, help="Actor whose key signs every row.")
+@click.argument("source", type=click.File("r", encoding="utf-8-sig"))
+@pass_settings
+def import_csv(settings: Settings, name: str, source: Any) -> None:
+    """Record many hops from a CSV file, all or nothing.
+
+    \b
+    Columns: "kind" and the fields of each kind (see `suyuan kinds KIND`), written as in
+    `suyuan record`; cells a row does not use stay empty. For example:
+      kind,lot,product,quantity,location,event_time,shipment,lots,to
+      harvest,JZ-0601,6900000000017,500 KGM,jz-orchard-1,2026-06-01T08:00+08:00,,,
+      shipping,,,,jz-orchard-1,2026-06-01T12:00+08:00,ZS-01,JZ-0601:500 KGM,dl-packer
+    Every row is checked first, and the rows are appended in one transaction: if any row
+    is malformed or refused, each such row is reported and nothing is appended.
+    """
+    try:
+        rows = rows_from_csv(source.read())
+    except MalformedInput as exc:
+        for line in str(exc).splitlines():
+            click.echo(line, err=True)
+        raise Failed("nothing imported: fix the rows above") from exc
+    signer = _signer(settings, name)
+    with _progress(len(rows), "Signing") as advance:
+        signed = []
+        for _, kind, body in rows:
+            signed.append(signer({"kind": kind, "body": body}))
+            advance(1)
+    db = settings.database()
+    with db.writer() as session, session.begin():
+        results = ledger.append(session, signed)
+        refused = [(line, r) for (line, _, _), r in zip(rows, results, strict=True)
+                   if r.error is not None]
+        if refused:
+            session.rollback()
+            for line, result in refused:
+                click.echo(f"line {line}: {result.error}", err=True)
+            raise Failed(f"nothing imported: {len(refused)} row(s) refused")
+    alerts = [(line, alert) for (line, _, _), r in zip(rows, results, strict=True)
+              for alert in r.alerts]
+    for line, alert in alerts:
+        click.echo(f"line {line}: ALERT [{alert.severity}] {alert.rule}: {alert.message}",
+                   err=True)
+    click.echo(f"imported {len(rows)} rows as entries {results[0].index}-{results[-1].index}"
+               f" ({len(alerts)} alert(s))")
 
 
 @cli.group("trace")

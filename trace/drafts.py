@@ -8,6 +8,8 @@ starts with ``{`` or ``[`` is JSON. A missing event_time means now, in local tim
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import datetime
 from typing import Any
@@ -125,3 +127,30 @@ def describe(kind: Kind) -> str:
             if is_required == required:
                 lines.append(f"  {name}{'' if required else ' (optional)'}")
     return "\n".join(lines)
+
+
+def rows_from_csv(text: str) -> list[tuple[int, str, dict[str, Any]]]:
+    """Read hop rows from CSV: a ``kind`` column plus one column per field (empty cells are
+    left out). Returns (line number, kind, body); raises :class:`MalformedInput` listing every
+    bad row, so a file is either wholly readable or refused whole."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if reader.fieldnames is None or "kind" not in reader.fieldnames:
+        raise MalformedInput('the first row must name the columns, including "kind"')
+    rows, problems = [], []
+    for row in reader:
+        line = reader.line_num
+        kind = (row.get("kind") or "").strip()
+        pairs = [f"{key}={value}" for key, value in row.items()
+                 if key not in ("kind", None) and value is not None and value.strip()]
+        if None in row:
+            problems.append(f"line {line}: more cells than columns")
+            continue
+        try:
+            rows.append((line, kind, body_from_pairs(kind, pairs)))
+        except MalformedInput as exc:
+            problems.append(f"line {line}: {exc}")
+    if problems:
+        raise MalformedInput("\n".join(problems))
+    if not rows:
+        raise MalformedInput("the file has no rows")
+    return rows
