@@ -217,6 +217,31 @@ def lot_command(settings: Settings, code: str, as_json: bool) -> None:
         click.echo(f"  ALERT [{alert['severity']}] {alert['rule']}: {alert['message']}")
 
 
+@cli.command("certificate")
+@click.argument("number")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the printable "
+              "HTML page here.")
+@click.option("--json", "as_json", is_flag=True, help="The certificate as data.")
+@pass_settings
+def certificate_command(settings: Settings, number: str, output: str | None, as_json: bool
+                        ) -> None:
+    """Show or print the 承诺达标合格证 NUMBER (HTML page for printing with -o)."""
+    from suyuan import certificate
+
+    with _reading(settings) as session:
+        cert = certificate.find(session, number)
+    if as_json:
+        click.echo(json.dumps(vars(cert), ensure_ascii=False))
+    elif output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(certificate.to_html(cert))
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(f"承诺达标合格证 {cert.number}: {cert.product} {cert.quantity} {cert.unit}, "
+                   f"lot {cert.lot}, by {cert.issuer_name} on {cert.issued} "
+                   f"({certificate.BASIS_ZH[cert.basis]}), entry {cert.entry}")
+
+
 @cli.command("alerts")
 @click.option("--lot", help="Only alerts about this lot.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -53,3 +53,21 @@ def test_the_world_rebuilds_to_the_same_state_and_audits(database: Database,
     assert report.replay_rejections == 0 and report.alerts == len(loaded.alerts)
     assert _snapshot(database) == before
     assert audit.audit(database, jobs=2).size == loaded.entries + 1
+
+
+def test_certificates_are_found_by_number_and_print_escaped(database: Database,
+                                                            loaded: world.WorldReport) -> None:
+    from dataclasses import replace
+
+    from suyuan import certificate
+    from suyuan.errors import NotFound
+
+    with database.reader() as session, session.begin():
+        cert = certificate.find(session, "HGZ-210283-260701-B")
+        with pytest.raises(NotFound):
+            certificate.find(session, "HGZ-NOPE")
+    assert (cert.lot, cert.quantity, cert.unit, cert.basis, cert.issued) == (
+        "ZH-BB-B-260701", "200", "KGM", "commissioned_test", "2026-07-01")
+    page = certificate.to_html(replace(cert, issuer_name="<script>alert(1)</script>农场"))
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+    assert "委托检测合格" in page and "承诺达标合格证" in page
