@@ -242,6 +242,39 @@ def certificate_command(settings: Settings, number: str, output: str | None, as_
                    f"({certificate.BASIS_ZH[cert.basis]}), entry {cert.entry}")
 
 
+@cli.group("export")
+def export_group() -> None:
+    """Records in the formats regulators and trading partners use."""
+
+
+@export_group.command("fsma204")
+@click.option("--product", help="Only this product (GTIN).")
+@click.option("--lot", help="Only this lot, with its whole trace back and forward.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First event date.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last event date.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="FILE.csv or FILE.xlsx.")
+@pass_settings
+def export_fsma204(settings: Settings, product: str | None, lot: str | None, start: Any,
+                   end: Any, output: str) -> None:
+    """FDA FSMA 204 electronic sortable spreadsheet: one row per event and lot code."""
+    from suyuan.interop import fsma204
+
+    if not output.endswith((".csv", ".xlsx")):
+        raise click.BadParameter("the file name must end in .csv or .xlsx",
+                                 param_hint="--output")
+    with _reading(settings) as session:
+        found = fsma204.rows(session, product=product, lot=lot,
+                             start=start.date() if start else None,
+                             end=end.date() if end else None)
+    if output.endswith(".csv"):
+        with open(output, "wb") as handle:
+            fsma204.write_csv(found, handle)
+    else:
+        fsma204.write_xlsx(found, output)
+    click.echo(f"wrote {len(found)} rows to {output}")
+
+
 @cli.command("alerts")
 @click.option("--lot", help="Only alerts about this lot.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -78,6 +78,7 @@ __all__ = [
     "LEDGER_FIELDS",
     "NUMBER_TYPE",
     "SCHEMA_ENV",
+    "STANDARD_CONTEXT",
     "SUYUAN_NS",
     "SchemaViolation",
     "decode_numbers",
@@ -176,7 +177,7 @@ def _is_date_time(value: object) -> bool:
         datetime.fromisoformat(f"{minutes}:{seconds}{'+00:00' if zone == 'Z' else zone}")
     except ValueError:
         return False
-    return int(zone[1:3]) <= 23 if zone != "Z" else True
+    return True
 
 
 @functools.lru_cache(maxsize=4)
@@ -252,6 +253,8 @@ def _decimal_text(value: int | float | Decimal, where: str) -> str:
 
 
 def _number_from_text(text: Any, where: str) -> int | float:
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text  # a body signed with a whole number (signed data may hold integers)
     if not isinstance(text, str) or not _STORED_NUMBER.match(text):
         raise MalformedInput(f"{where} must be a decimal string, not {text!r}")
     return float(text) if "." in text else int(text)
@@ -587,8 +590,8 @@ class _Exporter:
             event = self._correction(index, statement)
         elif kind in EXPORTABLE_KINDS:
             event = self._native(index, statement)
-            event = {"type": event.pop("type"), "eventID": event_id(event, EPCIS_CONTEXT),
-                     **event}
+            ident = event_id(event, EPCIS_CONTEXT)
+            event = {"type": event.pop("type"), "eventID": ident, **event}
         else:
             raise MalformedInput(f"entry {index} ({kind}) is not a supply-chain event and has "
                                  "no EPCIS form")
@@ -828,10 +831,14 @@ class _Exporter:
 def export_document(session: Session, events: Sequence[tuple[int, Statement]], *,
                     now: datetime | None = None) -> dict[str, Any]:
     """An EPCISDocument holding the events of ``events`` ((entry index, statement) pairs), in
-    the order given. ``suyuan:log`` and ``suyuan:treeSize`` name the log the entries are in,
-    for inclusion proofs."""
+    the order given. ``suyuan:log`` and ``suyuan:treeSize`` name the log the entries are in
+    (for inclusion proofs); ``suyuan:ignoreFields`` lists the ledger's decorations."""
     exporter = _Exporter(session)
-    event_list = [exporter.event(index, statement) for index, statement in events]
+    return _document(session, [exporter.event(index, st) for index, st in events], now)
+
+
+def _document(session: Session, event_list: list[dict[str, Any]], now: datetime | None
+              ) -> dict[str, Any]:
     return {
         "@context": copy.deepcopy(EPCIS_CONTEXT),
         "type": "EPCISDocument",
@@ -865,9 +872,8 @@ def _of_kinds(session: Session, kinds: Iterable[str]) -> list[tuple[int, Stateme
     return _statements(session, (int(i) for i in indexes))
 
 
-def _with_exportable_corrections(session: Session, chosen: list[tuple[int, Statement]],
-                                 corrections: list[tuple[int, Statement]]
-                                 ) -> list[tuple[int, Statement]]:
+def _with_corrections(chosen: list[tuple[int, Statement]],
+                      corrections: list[tuple[int, Statement]]) -> list[tuple[int, Statement]]:
     """``chosen`` plus the corrections of entries in it (or of entries they correct)."""
     indexes = {index for index, _ in chosen}
     picked = dict(chosen)
@@ -891,8 +897,7 @@ def export_lot_history(session: Session, lot: str, *, now: datetime | None = Non
     ).all()
     chosen = _statements(session, (int(i) for i in indexes))
     corrections = _of_kinds(session, [_CORRECTION])
-    return export_document(session, _with_exportable_corrections(session, chosen, corrections),
-                           now=now)
+    return export_document(session, _with_corrections(chosen, corrections), now=now)
 
 
 def _utc(moment: datetime, what: str) -> datetime:
@@ -930,8 +935,8 @@ def export_range(session: Session, start: datetime, end: datetime, *,
         event = exporter.event(index, statement)
         moment = datetime.fromisoformat(str(event["eventTime"]).replace("Z", "+00:00"))
         if lower <= moment < upper:
-            chosen.append((index, statement))
-    return export_document(session, chosen, now=now)
+            chosen.append(event)
+    return _document(session, chosen, now)
 
 
 def _is_exportable_correction(session: Session, statement: Statement) -> bool:
