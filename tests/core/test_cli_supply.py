@@ -51,6 +51,11 @@ def test_record_lot_trace_and_alerts(farm: Cli) -> None:
     _, err = farm("lot", "NOPE", code=1)
     assert "unknown lot" in err
     assert json.loads(farm("alerts", "--json")[0]) == []
+    out, _ = farm("export", "fsma204", "--lot", "JZ-1", "-o", "kde.csv")
+    assert out.startswith("wrote 1 rows")  # moves before initial packing are exempt
+    exported = (farm.workdir / "kde.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert exported[0].startswith("Critical Tracking Event") and exported[1].startswith("Harvest")
+    farm("export", "fsma204", "-o", "kde.txt", code=2)
     out, _ = farm("rebuild")
     assert out.startswith("rebuilt from ")
     assert json.loads(farm("lot", "JZ-1", "--json")[0]) == lot
