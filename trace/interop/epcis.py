@@ -298,28 +298,20 @@ def encode_numbers(event: Mapping[str, Any]) -> dict[str, Any]:
     told apart from a string. :func:`decode_numbers` is the exact inverse.
     """
     out = copy.deepcopy(dict(event))
-    standard = {(id(holder), key) for holder, key, _ in _numeric_members(out)}
     for holder, key, path in list(_numeric_members(out)):
         if _is_number(holder[key]):
-            holder[key] = _decimal_text(holder[key], path)
-    return _mark_numbers(out, standard, "event")
+            holder[key] = _decimal_text(holder[key], f"event.{path}")
+    # Every number left is in an extension member, where a string could also stand.
+    return _mark_numbers(out, "event")
 
 
-def _mark_numbers(value: Any, standard: set[tuple[int, str]], where: str) -> Any:
+def _mark_numbers(value: Any, where: str) -> Any:
+    if _is_number(value):
+        return {"@value": _decimal_text(value, where), "@type": NUMBER_TYPE}
     if isinstance(value, dict):
-        for key, item in value.items():
-            if _is_number(item) and (id(value), key) not in standard:
-                value[key] = {"@value": _decimal_text(item, f"{where}.{key}"),
-                              "@type": NUMBER_TYPE}
-            else:
-                value[key] = _mark_numbers(item, standard, f"{where}.{key}")
-        return value
+        return {key: _mark_numbers(item, f"{where}.{key}") for key, item in value.items()}
     if isinstance(value, list):
-        return [
-            {"@value": _decimal_text(item, f"{where}[{i}]"), "@type": NUMBER_TYPE}
-            if _is_number(item) else _mark_numbers(item, standard, f"{where}[{i}]")
-            for i, item in enumerate(value)
-        ]
+        return [_mark_numbers(item, f"{where}[{i}]") for i, item in enumerate(value)]
     return value
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, tuple_, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from suyuan.errors import ConfigError, NotFound
@@ -68,17 +68,29 @@ def set_head(session: Session, size: int, last_hash: bytes) -> None:
 
 
 def fetch_nodes(session: Session, ids: Collection[NodeId]) -> dict[NodeId, bytes]:
-    """Stored node hashes by (level, index): one query per few hundred ids."""
+    """Stored node hashes by (level, index), in one query per few hundred ids.
+
+    The condition is an OR of ``level = ? AND idx IN (…)`` per level: both SQLite and
+    PostgreSQL answer each term from the primary key. (A row-value ``(level, idx) IN
+    (VALUES …)`` makes SQLite 3.40 scan the whole table: 200 ms per proof at 1M entries.)
+    The SQL is written directly: proofs are on the consumer page's path, and compiling a
+    differently shaped SQLAlchemy expression for every proof costs more than the reads.
+    """
     wanted = list(dict.fromkeys(ids))
     found: dict[NodeId, bytes] = {}
+    connection = session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     for start in range(0, len(wanted), _IN_CHUNK):
-        chunk = wanted[start : start + _IN_CHUNK]
-        rows = session.execute(
-            select(NodeRow.level, NodeRow.idx, NodeRow.hash).where(
-                tuple_(NodeRow.level, NodeRow.idx).in_(chunk)
-            )
-        )
-        for level, idx, digest in rows:
+        by_level: dict[int, list[int]] = {}
+        for level, idx in wanted[start : start + _IN_CHUNK]:
+            by_level.setdefault(int(level), []).append(int(idx))
+        terms, params = [], []
+        for level, indexes in sorted(by_level.items()):
+            terms.append(f"(level = {marker} AND idx IN ({', '.join([marker] * len(indexes))}))")
+            params.append(level)
+            params.extend(indexes)
+        sql = f"SELECT level, idx, hash FROM nodes WHERE {' OR '.join(terms)}"
+        for level, idx, digest in connection.exec_driver_sql(sql, tuple(params)):
             found[(int(level), int(idx))] = bytes(digest)
     return found
 
