@@ -146,6 +146,10 @@ def append(
     received_at = format_time(now)
     latest_allowed = now + MAX_CLOCK_SKEW
     prepared = [it if isinstance(it, Prepared) else Prepared(it) for it in items]
+    state.prefetch_lots({
+        p.signed.statement.body["lot"] for p in prepared
+        if p.signed.statement.kind == "note" and isinstance(p.signed.statement.body.get("lot"), str)
+    })
     seen = repo.find_nonces(
         session, ((p.signed.statement.actor, p.signed.statement.nonce) for p in prepared)
     )

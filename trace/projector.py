@@ -36,6 +36,7 @@ def _add_holding(state: SupplyState, lot: str, actor: str, amount: Decimal) -> N
 
 def _new_lot(state: SupplyState, code: str, gtin: str, owner: str, amount: Decimal, unit: str,
              location: str | None, index: int, kind: str, when: str) -> None:
+    state.created_lots.add(code)
     state.session.add(LotRow(code=code, gtin=gtin, owner=owner, unit=unit,
                              quantity=_text(amount), location=location, created_at=index,
                              created_kind=kind, created_time=when, status="active"))

@@ -81,6 +81,28 @@ class SupplyState:
     def __init__(self, session: Session, registry: Registry) -> None:
         self.session = session
         self.registry = registry
+        self.created_lots: set[str] = set()
+        self._looked_up: set[str] = set()
+        self._existing: set[str] = set()
+
+    def prefetch_lots(self, codes: set[str]) -> None:
+        """Learn in one query which of ``codes`` exist: notes name lots freely, and one
+        look-up per note would dominate a bulk import of notes."""
+        wanted = sorted(codes - self._looked_up)
+        for start in range(0, len(wanted), 400):
+            chunk = wanted[start : start + 400]
+            self._existing.update(self.session.scalars(
+                select(LotRow.code).where(LotRow.code.in_(chunk))))
+            self._looked_up.update(chunk)
+
+    def lot_exists(self, code: str) -> bool:
+        if not code:
+            return False
+        if code in self.created_lots or code in self._existing:
+            return True
+        if code in self._looked_up:
+            return False
+        return self.lot(code) is not None
 
     # --- look-ups --------------------------------------------------------------------------
 
@@ -219,7 +241,7 @@ def apply(state: SupplyState, statement: Statement, index: int, alerts: list[Ale
     spec = KINDS.get(statement.kind)
     if spec is not None:
         rules.apply(state, statement, spec.validate(statement.body), index)
-    elif statement.kind == "note" and state.lot(statement.body.get("lot", "")) is not None:
+    elif statement.kind == "note" and state.lot_exists(statement.body.get("lot", "")):
         record_event(state, statement.body["lot"], index, statement, None)
     for alert in alerts:
         state.session.add(AlertRow(entry=index, lot=alert.lot, rule=alert.rule,
