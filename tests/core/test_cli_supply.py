@@ -84,3 +84,22 @@ def test_kinds_lists_every_hop_in_both_languages(cli: Cli) -> None:  # noqa: F81
     out, _ = cli("kinds", "shipping")
     assert "shipment" in out and "to_location (optional)" in out
     cli("kinds", "teleport", code=2)
+
+
+def test_epcis_export_validates_and_import_is_all_or_nothing(farm: Cli, corpora) -> None:
+    farm("record", "--as", "coop", "harvest", "lot=JZ-1", f"product={CHERRY}",
+         "quantity=500 KGM", "location=orchard", "event_time=2026-06-01T08:00+08:00")
+    out, _ = farm("export", "epcis", "--lot", "JZ-1")
+    doc = json.loads(out)
+    assert [e["type"] for e in doc["epcisBody"]["eventList"]] == ["ObjectEvent"]
+    example = corpora / "gs1-epcis" / "JSON" / "Example_9.6.1-ObjectEvent.jsonld"
+    size = json.loads(farm("log", "info", "--json")[0])["size"]
+    out, _ = farm("import-epcis", "--as", "shop", str(example))
+    assert out.startswith("imported ")
+    (farm.workdir / "bad.jsonld").write_text('{"type": "EPCISDocument"}')
+    _, err = farm("import-epcis", "--as", "shop", "bad.jsonld", code=1)
+    assert "@context" in err
+    grown = json.loads(farm("log", "info", "--json")[0])["size"]
+    assert grown > size
+    farm("import-epcis", "--as", "shop", "bad.jsonld", code=1)
+    assert json.loads(farm("log", "info", "--json")[0])["size"] == grown
