@@ -476,7 +476,7 @@ def import_(settings: Settings, source: Any, batch_size: int, jobs: int | None,
 
 
 @cli.command()
-@click.argument("index", type=click.IntRange(0))
+@click.argument("index", type=click.IntRange(0, 2**63 - 1))
 @click.option("--raw", is_flag=True, help="Write exactly the leaf bytes to stdout.")
 @pass_settings
 def entry(settings: Settings, index: int, raw: bool) -> None:
@@ -595,7 +595,7 @@ def policy(settings: Settings, quorum: int | None) -> None:
 
 
 @cli.command()
-@click.argument("index", type=click.IntRange(0))
+@click.argument("index", type=click.IntRange(0, 2**63 - 1))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the proof to this file (.tlog-proof) instead of stdout.")
 @pass_settings
@@ -760,6 +760,9 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"database error: {exc}")
     except BrokenPipeError:
         sys.exit(1)
+    except UnicodeDecodeError as exc:
+        _fail(f"input is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at "
+              f"position {exc.start})")
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

@@ -207,6 +207,8 @@ def decrypt_private_key(data: bytes, passphrase: str) -> SigningKey:
     """Load an encrypted OpenSSH private key; :class:`KeyStoreError` on a wrong passphrase."""
     try:
         private = serialization.load_ssh_private_key(data, passphrase.encode())
+    except TypeError as exc:
+        raise KeyStoreError("the key file is not encrypted: refusing to use it") from exc
     except ValueError as exc:
         raise KeyStoreError("cannot decrypt the key: wrong passphrase or damaged file") from exc
     if not isinstance(private, Ed25519PrivateKey):

@@ -171,9 +171,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     }, OWNERS, "承诺达标合格证", "compliance certificate", "ObjectEvent",
         "urn:suyuan:bizStep:certifying"),
     Kind("packing", {
-        "inputs": (f.list_of(_lot_quantity, max_items=100), True),
+        "inputs": (f.list_of(_lot_quantity, max_items=100, unique="lot"), True),
         "output": (_output, True), "location": (f.code, True), E: (f.event_time, True),
-        "serials": (f.list_of(f.code, max_items=1000), False),
+        "serials": (f.list_of(f.code, max_items=1000, unique="."), False),
     }, OWNERS, "包装", "initial packing", "TransformationEvent",
         "https://ref.gs1.org/cbv/BizStep-packing"),
     Kind("storing", {
@@ -181,7 +181,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
         "readings": (f.list_of(_reading, max_items=500), False),
     }, HANDLERS, "入库储存", "storing", "ObjectEvent", "https://ref.gs1.org/cbv/BizStep-storing"),
     Kind("shipping", {
-        "shipment": (f.code, True), "lots": (f.list_of(_lot_quantity, max_items=100), True),
+        "shipment": (f.code, True), "lots": (f.list_of(_lot_quantity, max_items=100, unique="lot"), True),
         "to": (f.code, True), "to_location": (f.code, False), "location": (f.code, True),
         E: (f.event_time, True), "carrier": (f.code, False), "documents": (_documents, False),
     }, HANDLERS, "发货", "shipping", "ObjectEvent", "https://ref.gs1.org/cbv/BizStep-shipping"),
@@ -191,13 +191,13 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     }, frozenset({"carrier", "cold_store"}), "运输温度", "transport readings", "ObjectEvent",
         "https://ref.gs1.org/cbv/BizStep-transporting"),
     Kind("receiving", {
-        "shipment": (f.code, True), "lots": (f.list_of(_lot_quantity, max_items=100), True),
+        "shipment": (f.code, True), "lots": (f.list_of(_lot_quantity, max_items=100, unique="lot"), True),
         "location": (f.code, True), E: (f.event_time, True), "inbound_batch": (f.code, False),
         "first_land_based": (f.boolean, False),
     }, HANDLERS, "收货", "receiving", "ObjectEvent", "https://ref.gs1.org/cbv/BizStep-receiving"),
     Kind("transformation", {
-        "inputs": (f.list_of(_lot_quantity, max_items=100), True),
-        "outputs": (f.list_of(_output, max_items=100), True),
+        "inputs": (f.list_of(_lot_quantity, max_items=100, unique="lot"), True),
+        "outputs": (f.list_of(_output, max_items=100, unique="lot"), True),
         "process": (f.enum("split", "merge", "process"), True),
         "location": (f.code, True), E: (f.event_time, True),
         "yield_min": (f.decimal(minimum=Decimal(0)), False),
@@ -211,7 +211,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     }, frozenset({"retailer", "market", "wholesaler", "farm", "cooperative"}), "销售", "sale",
         "ObjectEvent", "https://ref.gs1.org/cbv/BizStep-retail_selling"),
     Kind("recall", {
-        "lots": (f.list_of(f.code, max_items=1000), True), "reason": (f.text(500), True),
+        "lots": (f.list_of(f.code, max_items=1000, unique="."), True), "reason": (f.text(500), True),
         E: (f.event_time, True), "level": (f.enum("I", "II", "III"), False),
     }, frozenset({"regulator"}), "召回", "recall", "ObjectEvent",
         "https://ref.gs1.org/cbv/BizStep-holding"),

@@ -55,7 +55,7 @@ def code(value: Any, path: str) -> str:
 
 def enum(*choices: str) -> Checker:
     def check(value: Any, path: str) -> str:
-        if value not in choices:
+        if not isinstance(value, str) or value not in choices:
             raise MalformedInput(f"{path} must be one of {', '.join(choices)}")
         return value
     return check
@@ -111,7 +111,7 @@ def sha256_hex(value: Any, path: str) -> str:
 
 
 def unit(value: Any, path: str) -> str:
-    if value not in UNITS:
+    if not isinstance(value, str) or value not in UNITS:
         raise MalformedInput(f"{path} must be a UN/CEFACT unit code: {', '.join(UNITS)}")
     return value
 
@@ -122,13 +122,24 @@ def quantity(value: Any, path: str) -> tuple[Decimal, str]:
     return checked["value"], checked["unit"]
 
 
-def list_of(item: Checker, *, min_items: int = 1, max_items: int = 1000) -> Checker:
+def list_of(item: Checker, *, min_items: int = 1, max_items: int = 1000,
+            unique: str | None = None) -> Checker:
+    """A list of items; ``unique`` names the field (or ``"."`` for the item itself) that no
+    two items may share — a lot listed twice would be counted twice."""
     def check(value: Any, path: str) -> list[Any]:
         if not isinstance(value, list):
             raise MalformedInput(f"{path} must be a list")
         if not min_items <= len(value) <= max_items:
             raise MalformedInput(f"{path} must have {min_items} to {max_items} items")
-        return [item(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        items = [item(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if unique is not None:
+            seen: set[Any] = set()
+            for i, checked in enumerate(items):
+                key = checked if unique == "." else checked[unique]
+                if key in seen:
+                    raise MalformedInput(f"{path}[{i}] repeats {key!r}: list each only once")
+                seen.add(key)
+        return items
     return check
 
 

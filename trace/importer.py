@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from suyuan import crypto, ledger
 from suyuan.errors import BadSignature, MalformedInput, SuyuanError
 from suyuan.model import SignedStatement, Statement, parse_signed_statement
@@ -117,8 +119,13 @@ def import_lines(
             if f is None:
                 summary.errors.append(LineError(n, reason, message))
         if good:
-            with db.writer() as session, session.begin():
-                results = ledger.append(session, [p for _, p in good])
+            try:
+                with db.writer() as session, session.begin():
+                    results = ledger.append(session, [p for _, p in good])
+            except (SuyuanError, SQLAlchemyError):
+                # Something no rule foresaw failed the whole batch (and rolled it back):
+                # append line by line so only the line at fault is refused.
+                results = [_append_alone(db, p) for _, p in good]
             for (number, prepared_item), result in zip(good, results, strict=True):
                 if result.error is None:
                     summary.appended += 1
@@ -153,6 +160,18 @@ def import_lines(
             pool.join()
     summary.errors.sort(key=lambda e: e.line)
     return summary
+
+
+def _append_alone(db: Database, item: ledger.Prepared) -> ledger.AppendResult:
+    try:
+        with db.writer() as session, session.begin():
+            (result,) = ledger.append(session, [item])
+        return result
+    except SQLAlchemyError as exc:
+        return ledger.AppendResult(error=SuyuanError(
+            f"refused by the database: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"))
+    except SuyuanError as exc:
+        return ledger.AppendResult(error=exc)
 
 
 def _submit(batch: list[tuple[int, bytes]], keys: dict[tuple[str, str], bytes], pool: Any,

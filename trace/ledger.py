@@ -180,6 +180,7 @@ def append(
             results.append(AppendResult(error=exc))
             continue
         entry = Entry.build(index, prev.hex(), signed, received_at)
+        state.batch_leaves[index] = entry.leaf
         digest = merkle.leaf_hash(entry.leaf)
         node_rows.extend(compact.append(digest))
         registry.apply(statement, index)

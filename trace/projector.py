@@ -55,6 +55,15 @@ def _take(state: SupplyState, actor: str, items: list[dict[str, Any]]) -> list[t
     return taken
 
 
+def _inherit_recall(state: SupplyState, parents: list[str], children: list[str], index: int
+                    ) -> None:
+    """A lot made from a recalled lot is recalled too."""
+    if any(state.require_lot(code).status == "recalled" for code in parents):
+        for code in children:
+            lot = state.require_lot(code)
+            lot.status, lot.recalled_at = "recalled", index
+
+
 def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -> None:
     kind, actor, raw = st.kind, st.actor, st.body
     when = raw.get("event_time")
@@ -123,6 +132,7 @@ def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -
         amount, unit = out["quantity"]
         _new_lot(state, out["lot"], out["product"], actor, amount, unit, body["location"],
                  index, kind, when)
+        _inherit_recall(state, [code for code, _ in taken], [out["lot"]], index)
         for code, used in taken:
             session.add(LineageRow(parent=code, child=out["lot"], entry=index, quantity=_text(used)))
             record_event(state, code, index, st, when)
@@ -142,6 +152,8 @@ def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -
             record_event(state, out["lot"], index, st, when)
         for code, _ in taken:
             record_event(state, code, index, st, when)
+        _inherit_recall(state, [code for code, _ in taken], [o["lot"] for o in body["outputs"]],
+                        index)
     elif kind == "shipping":
         session.add(ShipmentRow(
             id=body["shipment"], sender=actor, receiver=body["to"], from_location=body["location"],

@@ -95,7 +95,7 @@ def validate_body(statement: Statement) -> None:
         _only(body, {"name", "role", "vkey", "display_name", "org_id", "info"}, kind)
         name = check_actor_name(body.get("name"), "body.name")
         role = body.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise MalformedInput(f"body.role must be one of {', '.join(ROLES)}")
         _actor_vkey(body, name)
         _text(body, "display_name", required=False, limit=200)
@@ -173,7 +173,12 @@ class Registry:
         return record
 
     def check(self, statement: Statement, index: int) -> KeyRecord:
-        """Everything but the signature: body, key state and role. Returns the signing key."""
+        """Everything but the signature: key state, body and role. Returns the signing key.
+
+        The key is resolved first, so an unknown or revoked signer is refused before any
+        of its body is looked at."""
+        if not self.is_empty:
+            self.signing_key(statement, index)
         validate_body(statement)
         return self.check_state(statement, index)
 
@@ -201,6 +206,9 @@ class Registry:
         elif kind in ("key_added", "key_revoked"):
             if body["actor"] not in self.actors:
                 raise Rejected(f"unknown actor {body['actor']!r}", reason="unknown_actor")
+            if (self.actors[body["actor"]].role == "registrar" and role != "registrar"
+                    and body["actor"] != statement.actor):
+                raise NotPermitted("only a registrar changes a registrar's keys")
             if kind == "key_added":
                 vkey = crypto.parse_verifier_key(body["vkey"])
                 if (body["actor"], vkey.key_id_hex) in self.keys:

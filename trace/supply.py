@@ -82,8 +82,17 @@ class SupplyState:
         self.session = session
         self.registry = registry
         self.created_lots: set[str] = set()
+        self.batch_leaves: dict[int, bytes] = {}
         self._looked_up: set[str] = set()
         self._existing: set[str] = set()
+
+    def leaf(self, index: int) -> bytes:
+        """An entry's leaf, including entries of the batch not yet written."""
+        from suyuan.storage import repo
+
+        if index in self.batch_leaves:
+            return self.batch_leaves[index]
+        return repo.leaf(self.session, index)
 
     def prefetch_lots(self, codes: set[str]) -> None:
         """Learn in one query which of ``codes`` exist: notes name lots freely, and one
@@ -172,7 +181,8 @@ class SupplyState:
         for row in rows:
             if row.effective_from <= on.isoformat() and (
                 row.effective_to is None or on.isoformat() < row.effective_to
-            ) and (best is None or row.effective_from > best.effective_from):
+            ) and (best is None or (row.effective_from, row.entry)
+                   > (best.effective_from, best.entry)):
                 best = row
         return best
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from suyuan.errors import CustodyViolation, NotPermitted, QuantityExceeded, Rejected
-from suyuan.model import Statement
+from suyuan.model import Entry, Statement
 from suyuan.supply import REGULATORS, Alert, SupplyState, to_unit
 
 
@@ -48,10 +48,7 @@ def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, r
         if shipment is not None and shipment.carrier not in (None, actor) and role != "cold_store":
             raise CustodyViolation(f"shipment {shipment.id} is carried by {shipment.carrier}")
     elif kind == "correction":
-        from suyuan.model import Entry
-        from suyuan.storage import repo
-
-        original = Entry.from_leaf(repo.leaf(state.session, body["corrects"]))
+        original = Entry.from_leaf(state.leaf(body["corrects"]))
         if original.statement_json()["actor"] != actor and role not in REGULATORS:
             raise NotPermitted("only the actor who made an entry (or a regulator) corrects it")
     return []

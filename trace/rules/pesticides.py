@@ -54,21 +54,33 @@ def _interval(state: SupplyState, body: dict[str, Any]) -> list[Alert]:
     return alerts
 
 
+TO_MG_PER_KG = {"mg/kg": Decimal(1), "µg/kg": Decimal("0.001")}
+
+
 def _residues(state: SupplyState, body: dict[str, Any]) -> list[Alert]:
     lot = state.require_lot(body["lot"])
     category = _category(state, lot.gtin)
     alerts = []
     for result in body["results"]:
-        limit: Decimal | None = result.get("limit")
-        standard = "the limit stated with the result"
-        if limit is None and category is not None and result["unit"] == "mg/kg":
+        factor = TO_MG_PER_KG.get(result["unit"])
+        stated: Decimal | None = result.get("limit")
+        candidates = []
+        if stated is not None:
+            candidates.append((stated * factor if factor else stated, "the stated limit"))
+        if factor is not None and category is not None:
             row = state.limit(result["analyte"], category, body["event_time"].date())
             if row is not None and row.mrl is not None:
-                limit, standard = Decimal(row.mrl), row.standard
-        over = limit is not None and result["value"] > limit
+                candidates.append((Decimal(row.mrl), row.standard))
+        # The stricter of the stated and the published limit applies: a tester cannot
+        # loosen the standard by writing its own limit.
+        value = result["value"] * factor if factor else result["value"]
+        over = [(limit, source) for limit, source in candidates if value > limit]
         if over or result.get("passed") is False:
+            limit, source = min(over) if over else (None, "")
+            shown = "mg/kg" if factor else result["unit"]
             alerts.append(Alert(
                 "residue_limit", "high",
                 f"{result['analyte']} {result['value']} {result['unit']} in lot {lot.code} "
-                + (f"exceeds {limit} ({standard})" if over else "failed the test"), lot.code))
+                + (f"exceeds {limit} {shown} ({source})" if over else "failed the test"),
+                lot.code))
     return alerts

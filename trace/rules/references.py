@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from suyuan.errors import NotPermitted, Rejected, UnknownReference
 from suyuan.model import Statement
-from suyuan.supply import REGULATORS, Alert, SupplyState
+from suyuan.supply import REGULATORS, Alert, SupplyState, to_unit
 
 
 def _new_lot(state: SupplyState, code: str) -> None:
     if state.lot(code) is not None:
         raise Rejected(f"lot {code!r} already exists: a new lot needs a new code",
                        reason="already_exists")
+
+
+def _own_place(state: SupplyState, actor: str, ident: str, role: str) -> None:
+    """Origin-defining events happen on the actor's own registered place (or the record
+    would put another farm's name on the consumer's page)."""
+    place = state.require_location(ident)
+    if place.owner != actor and role not in REGULATORS:
+        raise NotPermitted(f"location {ident!r} belongs to {place.owner}, not {actor}")
 
 
 def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, role: str
@@ -33,10 +42,10 @@ def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, r
                            reason="already_exists")
     elif kind == "planting":
         state.require_product(body["product"])
-        state.require_location(body["location"])
+        _own_place(state, st.actor, body["location"], role)
         _new_lot(state, body["lot"])
     elif kind == "input_application":
-        state.require_location(body["location"])
+        _own_place(state, st.actor, body["location"], role)
         if "lot" in body:
             state.require_lot(body["lot"])
         if body["input_type"] == "pesticide" and "active_ingredient" not in body:
@@ -44,12 +53,15 @@ def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, r
                            reason="malformed")
     elif kind == "harvest":
         state.require_product(body["product"])
-        state.require_location(body["location"])
+        _own_place(state, st.actor, body["location"], role)
         lot = state.lot(body["lot"])
         if lot is not None and not (lot.created_kind == "planting" and lot.owner == st.actor
                                     and lot.gtin == body["product"]):
             raise Rejected(f"lot {body['lot']!r} already exists and is not {st.actor}'s "
                            "planting of this product", reason="already_exists")
+        if lot is not None and Decimal(lot.quantity) != 0:
+            amount, unit = body["quantity"]
+            to_unit(amount, unit, lot.unit)
     elif kind in ("cooling", "storing", "test", "certificate"):
         state.require_lot(body["lot"])
         if "location" in body:
@@ -57,9 +69,14 @@ def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, r
     elif kind == "packing":
         for item in body["inputs"]:
             state.require_lot(item["lot"])
-        state.require_product(body["output"]["product"])
+        gtin = body["output"]["product"]
+        state.require_product(gtin)
         state.require_location(body["location"])
         _new_lot(state, body["output"]["lot"])
+        for serial in body.get("serials", []):
+            if state.serial(gtin, serial) is not None:
+                raise Rejected(f"serial {serial} of GTIN {gtin} is already in use",
+                               reason="already_exists")
     elif kind == "transformation":
         for item in body["inputs"]:
             state.require_lot(item["lot"])

@@ -1,4 +1,5 @@
-"""At sale: a recalled lot sold, a serial sold twice or unknown."""
+"""Recalls and serials: a recalled lot sold, packed, transformed or shipped; a serial sold
+twice or unknown."""
 
 from __future__ import annotations
 
@@ -11,6 +12,13 @@ from suyuan.supply import Alert, SupplyState
 
 def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, role: str
           ) -> list[Alert]:
+    if st.kind in ("packing", "transformation", "shipping"):
+        items = body["inputs"] if st.kind != "shipping" else body["lots"]
+        moved = [state.require_lot(item["lot"]) for item in items]
+        return [Alert("recalled_lot_moved", "high",
+                      f"recalled lot {lot.code} was used in {st.kind} (recall entry "
+                      f"{lot.recalled_at})", lot.code)
+                for lot in moved if lot.status == "recalled"]
     if st.kind != "sale":
         return []
     lot = state.require_lot(body["lot"])

@@ -25,7 +25,8 @@ def normalise_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs and route them to psycopg 3."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+        parsed.port  # noqa: B018  (a non-numeric port fails here, not deep in a driver)
+    except (ArgumentError, ValueError) as exc:
         raise ConfigError(f"not a database URL: {url!r}") from exc
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
