@@ -235,7 +235,25 @@ def _audit_entries(
         if pool is not None:
             pool.terminate()
             pool.join()
+    _compare_registry(session, registry)
     return expected, prev
+
+
+def _compare_registry(session: Any, registry: Registry) -> None:
+    """Appends trust the actor and key tables; they must equal the registry replayed here."""
+    stored = repo.load_registry(session)
+    for name in sorted(set(stored.actors) | set(registry.actors)):
+        mine, theirs = registry.actors.get(name), stored.actors.get(name)
+        if theirs is None or mine is None or (mine.role, mine.registered_at) != (
+                theirs.role, theirs.registered_at):
+            raise VerificationError(f"the actors table disagrees with the log about {name!r}",
+                                    index=mine.registered_at if mine else None)
+    for key in sorted(set(stored.keys) | set(registry.keys)):
+        mine_key, their_key = registry.keys.get(key), stored.keys.get(key)
+        if mine_key != their_key:
+            at = (mine_key.revoked_at or mine_key.added_at) if mine_key else None
+            raise VerificationError(f"the actor_keys table disagrees with the log about key "
+                                    f"{key[1]} of {key[0]!r}", index=at)
 
 
 def _nonce_key(actor: str, nonce: str) -> bytes:

@@ -23,8 +23,11 @@ from suyuan.keystore import write_atomically
 
 @dataclass(frozen=True)
 class TreeState:
+    """What the witness last cosigned for one origin, and the log key it trusted then."""
+
     size: int
     root: bytes
+    log_vkey: str | None = None
 
 
 @contextmanager
@@ -43,7 +46,8 @@ def load_state(path: Path) -> dict[str, TreeState]:
     try:
         raw = json.loads(path.read_text())
         return {
-            origin: TreeState(int(v["size"]), base64.b64decode(v["root"], validate=True))
+            origin: TreeState(int(v["size"]), base64.b64decode(v["root"], validate=True),
+                              v.get("log_vkey"))
             for origin, v in raw.items()
         }
     except FileNotFoundError:
@@ -54,7 +58,8 @@ def load_state(path: Path) -> dict[str, TreeState]:
 
 def save_state(path: Path, state: dict[str, TreeState]) -> None:
     data = {
-        origin: {"size": s.size, "root": base64.b64encode(s.root).decode()}
+        origin: {"size": s.size, "root": base64.b64encode(s.root).decode(),
+                 **({"log_vkey": s.log_vkey} if s.log_vkey else {})}
         for origin, s in sorted(state.items())
     }
     write_atomically(path, (json.dumps(data, indent=1) + "\n").encode())
@@ -102,8 +107,16 @@ def cosign(
     """Verify the log's checkpoint, check it extends the witness's state, cosign, advance."""
     cp, _ = note.open_checkpoint(checkpoint_note, log_key, origin)
     with locked_state(state_path) as state:
-        check_extends(state.get(cp.origin), cp, proof_for)
+        old = state.get(cp.origin)
+        # The witness pins the log key it first trusted: a log whose key was swapped
+        # (with its checkpoints re-signed) is not cosigned, whatever its database says.
+        if old is not None and old.log_vkey is not None and old.log_vkey != str(log_key):
+            raise InconsistentCheckpoint(
+                f"the log key of {cp.origin} changed since this witness last cosigned "
+                f"({old.log_vkey} → {log_key}): refusing"
+            )
+        check_extends(old, cp, proof_for)
         signature = note.cosign(cp.body(), name, key, timestamp)
-        state[cp.origin] = TreeState(cp.size, cp.root_hash)
+        state[cp.origin] = TreeState(cp.size, cp.root_hash, str(log_key))
         save_state(state_path, state)
     return cp, signature

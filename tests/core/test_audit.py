@@ -108,3 +108,11 @@ def test_a_replayed_statement_is_found_even_without_the_unique_constraint(
         assert err.value.index == second
     finally:
         db.dispose()
+
+
+def test_tampered_actor_tables_are_caught(world: LedgerWorld) -> None:
+    audit.audit(world.db, jobs=1)
+    with world.db.writer() as session, session.begin():
+        session.execute(text("UPDATE actors SET role = 'regulator' WHERE name = 'coop-jinzhou'"))
+    with pytest.raises(VerificationError, match="actors table disagrees"):
+        audit.audit(world.db, jobs=1)

@@ -351,7 +351,8 @@ def test_witness_refuses_a_forked_or_older_checkpoint(world: LedgerWorld, tmp_pa
     with pytest.raises(InconsistentCheckpoint, match="not consistent"):
         _cosign(world, "witness.test/b", key, state,
                 str(note.sign_checkpoint(fake, cp.origin, world.log_key)))
-    assert witness.load_state(state)[cp.origin] == witness.TreeState(cp.size, cp.root_hash)
+    kept = witness.load_state(state)[cp.origin]
+    assert (kept.size, kept.root) == (cp.size, cp.root_hash)
 
 
 def test_witness_refuses_a_checkpoint_not_signed_by_the_log(world: LedgerWorld, tmp_path: Path
@@ -401,3 +402,39 @@ def test_registered_actor_from_a_regulator_is_accepted(world: LedgerWorld) -> No
         (result,) = world.append(make_signed(regulator, kind="actor_registered", body={
             "name": "fake-registrar", "role": "registrar", "vkey": fake.vkey}))
         raise result.error  # type: ignore[misc]
+
+
+def test_witness_refuses_a_log_whose_key_was_swapped(world: LedgerWorld, tmp_path: Path) -> None:
+    key, state = crypto.SigningKey.generate(), tmp_path / "w.state"
+    _checkpoint(world)
+    _cosign(world, "witness.test/d", key, state)
+    world.append_ok(make_signed(world.actors["coop-jinzhou"]))
+    impostor = crypto.SigningKey.generate()
+    with world.db.reader() as session, session.begin():
+        size, origin = ledger.size(session), ledger.origin(session)
+        root = ledger.root(session, size)
+        proof = ledger.consistency_proof(session, size - 1, size)
+    forged = str(note.sign_checkpoint(note.Checkpoint(origin, size, root), origin, impostor))
+    with pytest.raises(InconsistentCheckpoint, match="log key .* changed"):
+        witness.cosign(checkpoint_note=forged, log_key=crypto.verifier_key(origin,
+                       impostor.public_key), origin=origin, name="witness.test/d", key=key,
+                       state_path=state, proof_for=lambda a, b: proof, timestamp=1)
+
+
+def test_a_regulator_cannot_change_the_registrars_keys(world: LedgerWorld) -> None:
+    regulator = register(world, "dalian-amr", "regulator")
+    rogue = Actor("registrar", crypto.SigningKey.generate())
+    _refused(world, make_signed(regulator, kind="key_added",
+                                body={"actor": "registrar", "vkey": rogue.vkey}), NotPermitted)
+    _refused(world, make_signed(regulator, kind="key_revoked", body={
+        "actor": "registrar", "key_id": world.registrar.key_id}), NotPermitted)
+    # A regulator may still recover another actor's key (an explicit rule).
+    farm = world.actors["coop-jinzhou"]
+    world.append_ok(make_signed(regulator, kind="key_added", body={
+        "actor": farm.name, "vkey": Actor(farm.name, crypto.SigningKey.generate()).vkey}))
+
+
+def test_an_unknown_signer_is_refused_before_its_body_is_read(world: LedgerWorld) -> None:
+    stranger = Actor("stranger", crypto.SigningKey.generate())
+    _refused(world, make_signed(stranger, kind="actor_registered", body={"role": [], "name": 1}),
+             UnknownKey)

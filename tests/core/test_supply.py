@@ -381,3 +381,96 @@ def test_rebuild_gives_the_same_projections_as_the_incremental_path(chain: Chain
         report = supply.rebuild(session)
     assert report.replay_rejections == 0
     assert _snapshot(chain.world.db) == before
+
+
+# --- what an independent review found ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, body", [
+    ("receiving", {"shipment": "S", "location": "dl-packhouse",
+                   "lots": [{"lot": "JZ-0601", "quantity": q("10")}] * 2}),
+    ("shipping", {"shipment": "S2", "to": "fresh-shop", "location": "dl-packhouse",
+                  "lots": [{"lot": "JZ-0601", "quantity": q("1")}] * 2}),
+    ("packing", {"inputs": [{"lot": "JZ-0601", "quantity": q("1")}] * 2,
+                 "output": {"lot": "B", "product": CHERRY_BOX, "quantity": q("1", "XBX")},
+                 "location": "dl-packhouse", "serials": ["S1", "S1"]}),
+])
+def test_a_lot_or_serial_listed_twice_is_refused(chain: Chain, kind: str, body: dict) -> None:
+    _harvest(chain)
+    chain.ok(chain.farm, "shipping", shipment="S", to="dl-packer", location="jz-orchard-1",
+             lots=[{"lot": "JZ-0601", "quantity": q("10")}], event_time=t(1, 12))
+    error = chain.refused(chain.packer, kind, MalformedInput, **body, event_time=t(2))
+    assert "list each only once" in str(error)
+
+
+def test_serials_are_unique_per_gtin(chain: Chain) -> None:
+    _harvest(chain)
+    _to_packer(chain)
+    pack = {"location": "dl-packhouse", "event_time": t(2), "serials": ["S1"]}
+    chain.ok(chain.packer, "packing", inputs=[{"lot": "JZ-0601", "quantity": q("1")}],
+             output={"lot": "B1", "product": CHERRY_BOX, "quantity": q("1", "XBX")}, **pack)
+    error = chain.refused(chain.packer, "packing", Rejected,
+                          inputs=[{"lot": "JZ-0601", "quantity": q("1")}],
+                          output={"lot": "B2", "product": CHERRY_BOX, "quantity": q("1", "XBX")},
+                          **pack)
+    assert "already in use" in str(error)
+
+
+def test_origin_events_need_the_actors_own_place(chain: Chain) -> None:
+    error = chain.refused(chain.farm, "harvest", NotPermitted, lot="X", product=CHERRY,
+                          quantity=q("1"), location="dl-packhouse", event_time=t(1))
+    assert "belongs to dl-packer" in str(error)
+
+
+def test_a_recalled_lot_taints_what_is_made_from_it(chain: Chain) -> None:
+    _harvest(chain)
+    _to_packer(chain)
+    chain.ok(chain.regulator, "recall", lots=["JZ-0601"], reason="test", event_time=t(1, 17))
+    _, alerts = chain.ok(chain.packer, "packing", inputs=[{"lot": "JZ-0601", "quantity": q("5")}],
+                         output={"lot": "B9", "product": CHERRY_BOX, "quantity": q("2", "XBX")},
+                         location="dl-packhouse", event_time=t(2))
+    assert [a.rule for a in alerts] == ["recalled_lot_moved"]
+    with chain.world.db.reader() as session, session.begin():
+        assert lineage.trace_forward(session, "JZ-0601").lots[1].status == "recalled"
+
+
+@pytest.mark.parametrize("result, rule", [
+    ({"analyte": "吡虫啉", "value": "450", "unit": "µg/kg"}, ["residue_limit"]),
+    ({"analyte": "吡虫啉", "value": "0.2", "unit": "µg/kg"}, []),
+    ({"analyte": "吡虫啉", "value": "0.45", "unit": "mg/kg", "limit": "5"}, ["residue_limit"]),
+    ({"analyte": "吡虫啉", "value": "0.25", "unit": "mg/kg", "limit": "0.2"}, ["residue_limit"]),
+])
+def test_the_stricter_limit_applies_in_any_unit(chain: Chain, result: dict, rule: list) -> None:
+    _harvest(chain)
+    _, alerts = chain.ok(chain.lab, "test", lot="JZ-0601", event_time=t(1, 11), results=[result])
+    assert [a.rule for a in alerts] == rule
+
+
+def test_a_republished_edition_replaces_the_earlier_publication(chain: Chain) -> None:
+    chain.ok(chain.regulator, "limits_published", standard="GB 2763-2026",
+             effective_from="2026-03-01", source="corrected demo values", demo_values=True,
+             limits=[{"active_ingredient": "吡虫啉", "food_category": "cherry", "phi_days": 30,
+                      "mrl": "0.1"}])
+    _harvest(chain)
+    _, alerts = chain.ok(chain.lab, "test", lot="JZ-0601", event_time=t(1, 11), results=[
+        {"analyte": "吡虫啉", "value": "0.2", "unit": "mg/kg"}])
+    assert [a.rule for a in alerts] == ["residue_limit"] and "0.1" in alerts[0].message
+
+
+def test_a_correction_of_an_entry_in_the_same_batch_is_accepted(chain: Chain) -> None:
+    from tests.helpers import make_signed as signed_by
+
+    harvest = signed_by(chain.farm, kind="harvest", body={
+        "lot": "JZ-C", "product": CHERRY, "quantity": q("5"), "location": "jz-orchard-1",
+        "event_time": t(1)})
+    first, second = chain.world.append(harvest, signed_by(chain.farm, kind="correction", body={
+        "corrects": 0, "reason": "placeholder", "event_time": t(1, 9)}))
+    assert first.error is None and second.error is not None  # entry 0 is the registrar's
+    start = first.index + 1
+    more = signed_by(chain.farm, kind="harvest", body={
+        "lot": "JZ-D", "product": CHERRY, "quantity": q("5"), "location": "jz-orchard-1",
+        "event_time": t(1)})
+    fix = signed_by(chain.farm, kind="correction", body={
+        "corrects": start, "reason": "wrong weight", "event_time": t(1, 9)})
+    results = chain.world.append(more, fix)
+    assert [r.error for r in results] == [None, None]
