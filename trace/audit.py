@@ -29,8 +29,8 @@ from suyuan.errors import (
     SuyuanError,
     VerificationError,
 )
-from suyuan.ledger import GENESIS_HASH, MAX_CLOCK_SKEW, META_LOG_VKEY, META_ORIGIN
-from suyuan.model import Statement, parse_time
+from suyuan.ledger import GENESIS_HASH, META_LOG_VKEY, META_ORIGIN
+from suyuan.model import MAX_CLOCK_SKEW, Statement, parse_time
 from suyuan.registry import REGISTRY_KINDS, Registry, validate_body
 from suyuan.storage import repo
 from suyuan.storage.db import Database

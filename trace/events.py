@@ -7,7 +7,6 @@ GS1 EPCIS 2.0 / CBV 2.0 event for export (``suyuan.interop.epcis``). Farm steps 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -231,8 +230,3 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     }, ANY_ROLE, "EPCIS 事件", "EPCIS event"),
 ]}
 
-DomainCheck = Callable[[Any, str], Any]
-
-
-def kind(name: str) -> Kind | None:
-    return KINDS.get(name)

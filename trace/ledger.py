@@ -7,10 +7,9 @@ concurrent appenders queue on ``BEGIN IMMEDIATE``; on PostgreSQL the head row is
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +24,7 @@ from suyuan.errors import (
     Rejected,
 )
 from suyuan.model import (
+    MAX_CLOCK_SKEW,
     Entry,
     SignedStatement,
     Statement,
@@ -36,9 +36,6 @@ from suyuan.model import (
 )
 from suyuan.registry import Registry
 from suyuan.storage import repo
-
-MAX_CLOCK_SKEW = timedelta(minutes=5)
-"""How far in the future a statement's own time may be, against the log's clock."""
 
 META_ORIGIN = "origin"
 META_LOG_VKEY = "log_vkey"
@@ -63,10 +60,6 @@ class AppendResult:
     leaf_hash: bytes | None = None
     error: Exception | None = None
     alerts: tuple[supply.Alert, ...] = ()
-
-    @property
-    def is_appended(self) -> bool:
-        return self.error is None
 
     @property
     def is_duplicate(self) -> bool:
@@ -333,10 +326,6 @@ def policy(session: Session, quorum: int | None = None) -> note.Policy:
     return note.Policy(log=log_vkey(session), origin=origin(session), witnesses=keys,
                        quorum=quorum)
 
-
-def statement_digest(signed: SignedStatement) -> str:
-    """A stable id of a signed statement for people and APIs (hex SHA-256 of its message)."""
-    return hashlib.sha256(signed.message).hexdigest()
 
 
 def registry(session: Session) -> Registry:

@@ -92,6 +92,12 @@ def _walk(session: Session, lot: str, *, back: bool, max_depth: int
     return depth, edges
 
 
+def descendants(session: Session, lot: str) -> list[str]:
+    """``lot`` and every lot made from it, breadth first."""
+    depth, _ = _walk(session, lot, back=False, max_depth=10_000)
+    return sorted(depth, key=lambda code: (depth[code], code))
+
+
 def _lots(session: Session, depth: dict[str, int]) -> list[LotInfo]:
     rows: dict[str, LotRow] = {}
     for chunk in _chunks(list(depth)):

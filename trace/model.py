@@ -7,7 +7,7 @@ import binascii
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from suyuan import canonical, crypto
@@ -15,9 +15,9 @@ from suyuan.canonical import LeafBytes, StatementBytes
 from suyuan.errors import MalformedInput
 
 STATEMENT_VERSION = 1
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future a statement's own time may be, against the log's clock."""
 STATEMENT_FIELDS = frozenset({"v", "kind", "actor", "key_id", "time", "nonce", "body"})
-GENESIS_PREV = "0" * 64
-"""``prev`` of entry 0: there is no earlier leaf."""
 
 ACTOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 KIND_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}\Z")

@@ -44,9 +44,6 @@ class KeyRecord:
     added_at: int
     revoked_at: int | None = None
 
-    def vkey(self) -> str:
-        return str(crypto.verifier_key(self.actor, self.public_key))
-
 
 @dataclass(frozen=True)
 class ActorRecord:

@@ -27,7 +27,7 @@ from suyuan.errors import (
 )
 from suyuan.events import KINDS
 from suyuan.model import Entry, Statement
-from suyuan.registry import ActorRecord, Registry
+from suyuan.registry import REGISTRARS, ActorRecord, Registry
 from suyuan.storage.schema import (
     PROJECTION_TABLES,
     AlertRow,
@@ -35,7 +35,6 @@ from suyuan.storage.schema import (
     ColdChainLimitRow,
     HoldingRow,
     LimitRow,
-    LineageRow,
     LocationRow,
     LotEventRow,
     LotRow,
@@ -47,7 +46,7 @@ from suyuan.storage.schema import (
 )
 
 MASS_IN_KG = {"KGM": Decimal(1), "GRM": Decimal("0.001"), "TNE": Decimal(1000)}
-REGULATORS = frozenset({"registrar", "regulator"})
+REGULATORS = REGISTRARS
 
 
 @dataclass(frozen=True)
@@ -189,22 +188,11 @@ class SupplyState:
     def cold_chain(self, commodity: str) -> ColdChainLimitRow | None:
         return self.session.get(ColdChainLimitRow, commodity)
 
-    def parents(self, lot: str) -> list[str]:
-        return list(self.session.scalars(select(LineageRow.parent).where(LineageRow.child == lot)))
-
-    def children(self, lot: str) -> list[str]:
-        return list(self.session.scalars(select(LineageRow.child).where(LineageRow.parent == lot)))
-
     def downstream(self, lot: str) -> list[str]:
         """``lot`` and every lot made from it, breadth first (cycles are cut)."""
-        seen, queue = [lot], [lot]
-        while queue:
-            current = queue.pop(0)
-            for child in self.children(current):
-                if child not in seen:
-                    seen.append(child)
-                    queue.append(child)
-        return seen
+        from suyuan.lineage import descendants
+
+        return descendants(self.session, lot)
 
     # --- common checks ---------------------------------------------------------------------
 
@@ -239,7 +227,7 @@ def check(state: SupplyState, statement: Statement, index: int, role: str) -> li
 
     spec = KINDS.get(statement.kind)
     if spec is None:
-        return rules.check_note(state, statement) if statement.kind == "note" else []
+        return []  # a note may name a lot that does not exist yet: nothing to check
     body = spec.validate(statement.body)
     return rules.check(state, statement, body, index, role)
 

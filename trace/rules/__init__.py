@@ -26,12 +26,6 @@ def check(state: SupplyState, statement: Statement, body: dict[str, Any], index:
     return alerts
 
 
-def check_note(state: SupplyState, statement: Statement) -> list[Alert]:
-    # A note may speak of a lot that does not exist yet ("harvest delayed by rain"), so
-    # its lot is not checked; it joins the lot's history once the lot exists.
-    return []
-
-
 def apply(state: SupplyState, statement: Statement, body: dict[str, Any], index: int) -> None:
     from suyuan import projector
 

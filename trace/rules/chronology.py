@@ -3,14 +3,11 @@ event dated in the future of the statement that records it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from suyuan.errors import ChronologyViolation
-from suyuan.model import Statement, parse_time
+from suyuan.model import MAX_CLOCK_SKEW, Statement, parse_time
 from suyuan.supply import Alert, SupplyState, parse_event_time
-
-SKEW = timedelta(minutes=5)
 
 
 def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, role: str
@@ -18,7 +15,7 @@ def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, r
     if "event_time" not in body:
         return []
     when = body["event_time"]
-    if when > parse_time(st.time) + SKEW:
+    if when > parse_time(st.time) + MAX_CLOCK_SKEW:
         raise ChronologyViolation(
             f"event time {when.isoformat()} is after the statement was signed ({st.time})"
         )

@@ -13,8 +13,8 @@ def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, r
           ) -> list[Alert]:
     if st.kind != "transformation":
         return []
-    total_in = _mass([(i["quantity"], state.require_lot(i["lot"]).unit) for i in body["inputs"]])
-    total_out = _mass([(o["quantity"], o["quantity"][1]) for o in body["outputs"]])
+    total_in = _mass([item["quantity"] for item in body["inputs"]])
+    total_out = _mass([out["quantity"] for out in body["outputs"]])
     if total_in is None or total_out is None or total_in == 0:
         return []  # counted in pieces or boxes: no mass to compare
     ratio = total_out / total_in
@@ -28,9 +28,9 @@ def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, r
                   f"declared {low}-{high}", first)]
 
 
-def _mass(items: list[tuple[tuple[Decimal, str], str]]) -> Decimal | None:
+def _mass(quantities: list[tuple[Decimal, str]]) -> Decimal | None:
     total = Decimal(0)
-    for (amount, unit), _lot_unit in items:
+    for amount, unit in quantities:
         if unit not in MASS_IN_KG:
             return None
         total += amount * MASS_IN_KG[unit]
