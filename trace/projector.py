@@ -19,7 +19,7 @@ from suyuan.storage.schema import (
     ShipmentLotRow,
     ShipmentRow,
 )
-from suyuan.supply import SupplyState, record_event, to_unit
+from suyuan.supply import SupplyState, record_event, substance, to_unit
 
 
 def _text(value: Decimal) -> str:
@@ -88,7 +88,8 @@ def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -
             session.add(LimitRow(
                 entry=index, standard=body["standard"], effective_from=body["effective_from"],
                 effective_to=body.get("effective_to"),
-                active_ingredient=row["active_ingredient"], food_category=row["food_category"],
+                active_ingredient=substance(row["active_ingredient"]),
+                food_category=row["food_category"],
                 phi_days=row.get("phi_days"),
                 mrl=None if row.get("mrl") is None else _text(row["mrl"])))
         for row in body.get("cold_chain", []):
@@ -107,7 +108,8 @@ def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -
     elif kind == "input_application":
         session.add(ApplicationRow(
             entry=index, lot=body.get("lot"), location=body["location"],
-            input_type=body["input_type"], active_ingredient=body.get("active_ingredient"),
+            input_type=body["input_type"],
+            active_ingredient=substance(body.get("active_ingredient")),
             product_name=body["product_name"], event_time=when))
         if "lot" in body:
             record_event(state, body["lot"], index, st, when)

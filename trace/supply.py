@@ -9,6 +9,7 @@ shipments, lineage, serials, alerts). The ledger calls both on every append, and
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -57,6 +58,14 @@ class Alert:
     severity: str
     message: str
     lot: str | None = None
+
+
+def substance(name: str | None) -> str | None:
+    """A pesticide or analyte name as compared: NFKC, trimmed, case-folded (so "吡虫啉 ",
+    full-width and upper-case spellings meet the published limit)."""
+    if name is None:
+        return None
+    return unicodedata.normalize("NFKC", name).strip().casefold()
 
 
 def to_unit(amount: Decimal, unit: str, target: str) -> Decimal:
@@ -173,7 +182,8 @@ class SupplyState:
         """The limit in force on ``on`` (the latest edition that started by then)."""
         rows = self.session.scalars(
             select(LimitRow).where(
-                LimitRow.active_ingredient == ingredient, LimitRow.food_category == category
+                LimitRow.active_ingredient == substance(ingredient),
+                LimitRow.food_category == category
             )
         )
         best = None

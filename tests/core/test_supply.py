@@ -474,3 +474,11 @@ def test_a_correction_of_an_entry_in_the_same_batch_is_accepted(chain: Chain) ->
         "corrects": start, "reason": "wrong weight", "event_time": t(1, 9)})
     results = chain.world.append(more, fix)
     assert [r.error for r in results] == [None, None]
+
+
+def test_pesticide_names_are_compared_loosely(chain: Chain) -> None:
+    chain.ok(chain.farm, "input_application", location="jz-orchard-1",
+             event_time=t(1).replace("06-01", "05-25"), input_type="pesticide",
+             product_name="吡虫啉", active_ingredient=" 吡虫啉 ")
+    _, alerts = _harvest(chain)
+    assert [a.rule for a in alerts] == ["pesticide_interval"]
