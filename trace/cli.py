@@ -325,6 +325,25 @@ def _append_one(settings: Settings, signer: str | None, kind: str, body: dict[st
 # --- statements ------------------------------------------------------------------------------
 
 
+def append_all_or_nothing(settings: Settings, signed: list[Any], label: Any, *,
+                          report_each: bool = False) -> list[ledger.AppendResult]:
+    """Append in one transaction, or nothing if any statement is refused. ``label(n)`` names
+    statement ``n`` (1-based) in messages; ``report_each`` lists every refusal on stderr."""
+    db = settings.database()
+    with db.writer() as session, session.begin():
+        results = ledger.append(session, signed)
+        refused = [(n, r) for n, r in enumerate(results, 1) if r.error is not None]
+        if refused:
+            session.rollback()
+            if report_each:
+                for number, result in refused:
+                    click.echo(f"{label(number)}: {result.error}", err=True)
+                raise Failed(f"nothing appended: {len(refused)} refused")
+            number, result = refused[0]
+            raise Failed(f"{label(number)}: {result.error}; nothing appended")
+    return results
+
+
 def _read_documents(source: click.File) -> list[tuple[int, dict[str, Any]]]:
     """One JSON document (object or array), or NDJSON: (line number, object) pairs."""
     text = source.read()
@@ -417,14 +436,7 @@ def append(settings: Settings, name: str, as_json: bool, source: click.File) -> 
             signed.append(signer(draft))
         except SuyuanError as exc:
             raise Failed(f"statement {number}: {exc}") from exc
-    db = settings.database()
-    with db.writer() as session, session.begin():
-        results = ledger.append(session, signed)
-        failures = [(n, r) for n, r in enumerate(results, 1) if r.error is not None]
-        if failures:
-            session.rollback()
-            number, result = failures[0]
-            raise Failed(f"statement {number}: {result.error}; nothing appended")
+    results = append_all_or_nothing(settings, signed, lambda n: f"statement {n}")
     for result in results:
         if as_json:
             click.echo(json.dumps({"index": result.index, "leaf_hash": result.leaf_hash.hex()}))

@@ -10,7 +10,16 @@ import click
 from sqlalchemy import select
 
 from suyuan import ledger, lineage, supply
-from suyuan.cli import Failed, Settings, _progress, _reading, _signer, cli, pass_settings
+from suyuan.cli import (
+    Failed,
+    Settings,
+    _progress,
+    _reading,
+    _signer,
+    append_all_or_nothing,
+    cli,
+    pass_settings,
+)
 from suyuan.drafts import body_from_pairs, describe, rows_from_csv
 from suyuan.errors import MalformedInput, NotFound
 from suyuan.events import KINDS
@@ -97,16 +106,8 @@ def import_csv(settings: Settings, name: str, source: Any) -> None:
         for _, kind, body in rows:
             signed.append(signer({"kind": kind, "body": body}))
             advance(1)
-    db = settings.database()
-    with db.writer() as session, session.begin():
-        results = ledger.append(session, signed)
-        refused = [(line, r) for (line, _, _), r in zip(rows, results, strict=True)
-                   if r.error is not None]
-        if refused:
-            session.rollback()
-            for line, result in refused:
-                click.echo(f"line {line}: {result.error}", err=True)
-            raise Failed(f"nothing imported: {len(refused)} row(s) refused")
+    results = append_all_or_nothing(settings, signed, lambda n: f"line {rows[n - 1][0]}",
+                                    report_each=True)
     alerts = [(line, alert) for (line, _, _), r in zip(rows, results, strict=True)
               for alert in r.alerts]
     for line, alert in alerts:
@@ -329,14 +330,7 @@ def import_epcis(settings: Settings, name: str, source: Any) -> None:
         raise Failed(f"not imported: {exc}") from exc
     signer = _signer(settings, name)
     signed = [signer({"kind": "epcis_event", "body": body}) for body in bodies]
-    db = settings.database()
-    with db.writer() as session, session.begin():
-        results = ledger.append(session, signed)
-        refused = [(n, r) for n, r in enumerate(results, 1) if r.error is not None]
-        if refused:
-            session.rollback()
-            number, result = refused[0]
-            raise Failed(f"event {number} refused: {result.error}; nothing imported")
+    results = append_all_or_nothing(settings, signed, lambda n: f"event {n}")
     click.echo(f"imported {len(signed)} EPCIS events as entries "
                f"{results[0].index}-{results[-1].index}")
 
