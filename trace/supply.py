@@ -219,6 +219,17 @@ class SupplyState:
             )
         return wanted
 
+    def acquired(self, lot: LotRow, actor: str) -> datetime | None:
+        """When ``actor`` first held ``lot``: its creation if the actor made it, else the
+        earliest receipt of a shipment of it to the actor."""
+        times = [parse_event_time(lot.created_time)] if lot.owner == actor else []
+        times += [parse_event_time(text) for text in self.session.scalars(
+            select(ShipmentRow.received_time).join(
+                ShipmentLotRow, ShipmentLotRow.shipment == ShipmentRow.id
+            ).where(ShipmentLotRow.lot == lot.code, ShipmentRow.receiver == actor,
+                    ShipmentRow.received_time.is_not(None)))]
+        return min(times) if times else None
+
     def require_after(self, lot: LotRow, when: datetime) -> None:
         created = parse_event_time(lot.created_time)
         if when < created:

@@ -482,3 +482,15 @@ def test_pesticide_names_are_compared_loosely(chain: Chain) -> None:
              product_name="吡虫啉", active_ingredient=" 吡虫啉 ")
     _, alerts = _harvest(chain)
     assert [a.rule for a in alerts] == ["pesticide_interval"]
+
+
+def test_nothing_is_sold_or_shipped_before_the_seller_had_it(chain: Chain) -> None:
+    _harvest(chain)
+    _to_packer(chain)  # received at 16:00 on day 1
+    error = chain.refused(chain.packer, "shipping", ChronologyViolation, shipment="EARLY",
+                          to="fresh-shop", location="dl-packhouse", event_time=t(1, 15),
+                          lots=[{"lot": "JZ-0601", "quantity": q("1")}])
+    assert "before dl-packer had lot JZ-0601" in str(error)
+    chain.ok(chain.packer, "shipping", shipment="LATER", to="fresh-shop",
+             location="dl-packhouse", event_time=t(1, 17),
+             lots=[{"lot": "JZ-0601", "quantity": q("1")}])

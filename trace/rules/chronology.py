@@ -9,6 +9,10 @@ from suyuan.errors import ChronologyViolation
 from suyuan.model import MAX_CLOCK_SKEW, Statement, parse_time
 from suyuan.supply import Alert, SupplyState, parse_event_time
 
+HOLDER_KINDS = frozenset({"cooling", "storing", "certificate", "sale", "packing",
+                          "transformation", "shipping"})
+"""Kinds that act on what the actor holds: they cannot be dated before it had the lot."""
+
 
 def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, role: str
           ) -> list[Alert]:
@@ -30,7 +34,15 @@ def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, r
     elif kind == "harvest" and state.lot(body["lot"]) is not None:
         lots = [body["lot"]]
     for code in lots:
-        state.require_after(state.require_lot(code), when)
+        lot = state.require_lot(code)
+        state.require_after(lot, when)
+        if kind in HOLDER_KINDS:
+            since = state.acquired(lot, st.actor)
+            if since is not None and when < since:
+                raise ChronologyViolation(
+                    f"{kind} at {when.isoformat()} is before {st.actor} had lot {lot.code} "
+                    f"(since {since.isoformat()})"
+                )
     if kind == "receiving":
         shipment = state.shipment(body["shipment"])
         if shipment is not None and when < parse_event_time(shipment.shipped_time):
