@@ -171,14 +171,16 @@ def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -
     elif kind == "receiving":
         shipment = state.shipment(body["shipment"])
         assert shipment is not None
-        shipment.received_at = index
-        shipment.received_time = when
+        if shipment.received_at is None:  # the first receipt; later ones complete it
+            shipment.received_at = index
+            shipment.received_time = when
         rows = {row.lot: row for row in state.shipment_lots(shipment.id)}
         for item in body["lots"]:
             lot = state.require_lot(item["lot"])
             amount, unit = item["quantity"]
             amount = to_unit(amount, unit, lot.unit)
-            rows[lot.code].received_quantity = _text(amount)
+            row = rows[lot.code]
+            row.received_quantity = _text(Decimal(row.received_quantity or 0) + amount)
             _add_holding(state, lot.code, actor, amount)
             record_event(state, lot.code, index, st, when)
     elif kind == "sale":

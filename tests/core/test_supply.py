@@ -200,7 +200,7 @@ def test_receipt_before_the_shipment_is_refused(chain: Chain) -> None:
                   event_time=t(2, 11))
 
 
-def test_a_shipment_is_received_once_and_never_more_than_sent(chain: Chain) -> None:
+def test_a_shipment_may_arrive_in_parts_but_never_more_than_sent(chain: Chain) -> None:
     _harvest(chain)
     chain.ok(chain.farm, "shipping", shipment="S", to="dl-packer", location="jz-orchard-1",
              lots=[{"lot": "JZ-0601", "quantity": q("10")}], event_time=t(1, 12))
@@ -208,11 +208,25 @@ def test_a_shipment_is_received_once_and_never_more_than_sent(chain: Chain) -> N
                   location="dl-packhouse", lots=[{"lot": "JZ-0601", "quantity": q("11")}],
                   event_time=t(2))
     chain.ok(chain.packer, "receiving", shipment="S", location="dl-packhouse",
-             lots=[{"lot": "JZ-0601", "quantity": q("10")}], event_time=t(2))
+             lots=[{"lot": "JZ-0601", "quantity": q("6")}], event_time=t(2))
+    error = chain.refused(chain.packer, "receiving", QuantityExceeded, shipment="S",
+                          location="dl-packhouse", lots=[{"lot": "JZ-0601",
+                                                          "quantity": q("5")}], event_time=t(2))
+    assert "6 were received before" in str(error)
+    chain.ok(chain.packer, "receiving", shipment="S", location="dl-packhouse",
+             lots=[{"lot": "JZ-0601", "quantity": q("4")}], event_time=t(2, 9))
     error = chain.refused(chain.packer, "receiving", Rejected, shipment="S",
                           location="dl-packhouse", lots=[{"lot": "JZ-0601",
-                                                          "quantity": q("10")}], event_time=t(2))
+                                                          "quantity": q("1")}], event_time=t(2))
     assert error.reason == "already_received"
+    with chain.world.db.reader() as session, session.begin():
+        assert chain_holding(session, "JZ-0601", "dl-packer") == "10"
+
+
+def chain_holding(session, lot: str, actor: str) -> str:
+    from suyuan.storage.schema import HoldingRow
+
+    return session.get(HoldingRow, (lot, actor)).quantity
 
 
 def test_an_event_before_the_lot_exists_is_refused(chain: Chain) -> None:

@@ -73,9 +73,6 @@ def _check_receipt(state: SupplyState, actor: str, body: dict[str, Any]) -> None
         raise CustodyViolation(
             f"shipment {shipment.id} was sent to {shipment.receiver}, not to {actor}"
         )
-    if shipment.received_at is not None:
-        raise Rejected(f"shipment {shipment.id} was already received at entry "
-                       f"{shipment.received_at}", reason="already_received")
     shipped = {row.lot: row for row in state.shipment_lots(shipment.id)}
     for item in body["lots"]:
         row = shipped.get(item["lot"])
@@ -83,6 +80,12 @@ def _check_receipt(state: SupplyState, actor: str, body: dict[str, Any]) -> None
             raise CustodyViolation(f"lot {item['lot']} is not in shipment {shipment.id}")
         lot = state.require_lot(item["lot"])
         amount, unit = item["quantity"]
-        if to_unit(amount, unit, lot.unit) > Decimal(row.quantity):
+        # A shipment may arrive in parts (several receipts), never more than was sent.
+        before = Decimal(row.received_quantity or 0)
+        if before >= Decimal(row.quantity):
+            raise Rejected(f"lot {lot.code} of shipment {shipment.id} was already received in "
+                           f"full", reason="already_received")
+        if before + to_unit(amount, unit, lot.unit) > Decimal(row.quantity):
             raise QuantityExceeded(f"receiving {amount} {unit} of lot {lot.code}, but shipment "
-                                   f"{shipment.id} carried {row.quantity} {lot.unit}")
+                                   f"{shipment.id} carried {row.quantity} {lot.unit}"
+                                   + (f" and {before} were received before" if before else ""))
