@@ -508,3 +508,19 @@ def test_nothing_is_sold_or_shipped_before_the_seller_had_it(chain: Chain) -> No
     chain.ok(chain.packer, "shipping", shipment="LATER", to="fresh-shop",
              location="dl-packhouse", event_time=t(1, 17),
              lots=[{"lot": "JZ-0601", "quantity": q("1")}])
+
+
+def test_an_application_recorded_after_the_harvest_still_raises_the_interval_alert(
+    chain: Chain,
+) -> None:
+    _, alerts = _harvest(chain)
+    assert alerts == ()
+    late = t(1).replace("06-01", "05-25")
+    _, alerts = chain.ok(chain.farm, "input_application", location="jz-orchard-1",
+                         event_time=late, input_type="pesticide", product_name="吡虫啉",
+                         active_ingredient="吡虫啉")
+    assert [a.rule for a in alerts] == ["pesticide_interval"] and "recorded later" in alerts[0].message
+    _, alerts = chain.ok(chain.farm, "input_application", location="jz-orchard-1",
+                         event_time=t(2), input_type="pesticide", product_name="吡虫啉",
+                         active_ingredient="吡虫啉")
+    assert alerts == ()  # after the harvest: no interval to break

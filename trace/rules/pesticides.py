@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from suyuan.model import Statement
-from suyuan.supply import Alert, SupplyState, parse_event_time
+from suyuan.supply import Alert, SupplyState, parse_event_time, substance
 
 
 def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, role: str
@@ -16,6 +16,8 @@ def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, r
         return _interval(state, body)
     if st.kind == "test":
         return _residues(state, body)
+    if st.kind == "input_application" and body["input_type"] == "pesticide":
+        return _late_application(state, body, index)
     return []
 
 
@@ -51,6 +53,35 @@ def _interval(state: SupplyState, body: dict[str, Any]) -> list[Alert]:
                 f"harvested {days:.1f} days after {ingredient} ({app.product_name}, entry "
                 f"{app.entry}); the interval for {category} is {limit.phi_days} days "
                 f"({limit.standard})", body["lot"]))
+    return alerts
+
+
+def _late_application(state: SupplyState, body: dict[str, Any], index: int) -> list[Alert]:
+    """An application recorded after a harvest it preceded: the log order must not hide an
+    interval the harvest broke."""
+    from sqlalchemy import select
+
+    from suyuan.storage.schema import LotEventRow, LotRow
+
+    applied = body["event_time"]
+    ingredient = substance(body.get("active_ingredient"))
+    query = select(LotEventRow, LotRow).join(LotRow, LotRow.code == LotEventRow.lot).where(
+        LotEventRow.kind == "harvest", LotRow.location == body["location"])
+    alerts = []
+    for event, lot in state.session.execute(query):
+        harvested = parse_event_time(event.event_time)
+        category = _category(state, lot.gtin)
+        if harvested < applied or category is None or ingredient is None:
+            continue
+        limit = state.limit(ingredient, category, harvested.date())
+        days = (harvested - applied).total_seconds() / 86400
+        if limit is not None and limit.phi_days is not None and days < limit.phi_days:
+            alerts.append(Alert(
+                "pesticide_interval", "high",
+                f"lot {lot.code} was harvested {days:.1f} days after this {ingredient} "
+                f"application (recorded later, at entry {index}; harvest entry {event.entry}); "
+                f"the interval for {category} is {limit.phi_days} days ({limit.standard})",
+                lot.code))
     return alerts
 
 
