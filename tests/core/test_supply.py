@@ -524,3 +524,23 @@ def test_an_application_recorded_after_the_harvest_still_raises_the_interval_ale
                          event_time=t(2), input_type="pesticide", product_name="吡虫啉",
                          active_ingredient="吡虫啉")
     assert alerts == ()  # after the harvest: no interval to break
+
+
+def test_sales_around_a_recall_are_judged_by_event_time(chain: Chain) -> None:
+    _harvest(chain)
+    _to_packer(chain)
+    chain.ok(chain.packer, "shipping", shipment="S3", to="fresh-shop", location="dl-packhouse",
+             lots=[{"lot": "JZ-0601", "quantity": q("50")}], event_time=t(2, 8))
+    chain.ok(chain.shop, "receiving", shipment="S3", location="shop-dc",
+             lots=[{"lot": "JZ-0601", "quantity": q("50")}], event_time=t(2, 9))
+    # Sold on day 4 at 10:00 but recorded first; the recall is dated day 4 at 09:00.
+    _, alerts = chain.ok(chain.shop, "sale", lot="JZ-0601", quantity=q("1"),
+                         channel="retail", event_time=t(4, 10))
+    assert alerts == ()
+    _, alerts = chain.ok(chain.regulator, "recall", lots=["JZ-0601"], reason="x",
+                         event_time=t(4, 9))
+    assert [a.rule for a in alerts] == ["sale_after_recall"]
+    # Sold on day 3, recorded after the recall: no fault.
+    _, alerts = chain.ok(chain.shop, "sale", lot="JZ-0601", quantity=q("1"),
+                         channel="retail", event_time=t(3, 10))
+    assert alerts == ()
