@@ -20,7 +20,7 @@ from suyuan.cli import (
     cli,
     pass_settings,
 )
-from suyuan.drafts import body_from_pairs, describe, rows_from_csv
+from suyuan.drafts import body_from_file, body_from_pairs, describe, rows_from_csv
 from suyuan.errors import MalformedInput, NotFound
 from suyuan.events import KINDS
 from suyuan.storage.schema import AlertRow, HoldingRow, LotEventRow, LotRow, ProductRow
@@ -44,11 +44,13 @@ def kinds(kind: str | None) -> None:
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.option("--as", "name", required=True, help="Actor whose key signs.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("-f", "--file", "body_file", type=click.File("r", encoding="utf-8-sig"),
+              help="The fields as a JSON or YAML object (key=value words override them).")
 @click.argument("kind")
 @click.argument("fields", nargs=-1)
 @pass_settings
-def record(settings: Settings, name: str, as_json: bool, kind: str, fields: tuple[str, ...]
-           ) -> None:
+def record(settings: Settings, name: str, as_json: bool, body_file: Any, kind: str,
+           fields: tuple[str, ...]) -> None:
     """Record one hop: KIND then its fields as key=value.
 
     \b
@@ -60,7 +62,8 @@ def record(settings: Settings, name: str, as_json: bool, kind: str, fields: tupl
     Quantities are "amount UNIT" (KGM, XBX, H87 …); event_time defaults to now.
     """
     try:
-        body = body_from_pairs(kind, list(fields))
+        base = body_from_file(body_file.read()) if body_file is not None else None
+        body = body_from_pairs(kind, list(fields), base=base)
     except MalformedInput as exc:
         raise Failed(str(exc)) from exc
     signed = _signer(settings, name)({"kind": kind, "body": body})

@@ -92,13 +92,41 @@ def value_for(kind: Kind, key: str, text: str) -> Any:
     return text
 
 
-def body_from_pairs(kind_name: str, pairs: list[str], *, now: datetime | None = None
-                    ) -> dict[str, Any]:
-    """Build (and check) a body from ``key=value`` words."""
+def body_from_file(text: str) -> dict[str, Any]:
+    """A body written as JSON or YAML (quantities still as strings: "500", not 500)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MalformedInput(f"not valid JSON or YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise MalformedInput("the file must hold one object of fields")
+    # YAML reads 2026-06-01T08:00:00+08:00 as a datetime and 500.5 as a float: keep the
+    # signed data exact by refusing what is not text, a whole number, a list or an object.
+    return canonical.loads(canonical.jcs(_plain(data, "body")))
+
+
+def _plain(value: Any, where: str) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        raise MalformedInput(f'{where}: write {value} in quotes ("{value}"): numbers with '
+                             "decimals are kept as text")
+    if isinstance(value, dict):
+        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def body_from_pairs(kind_name: str, pairs: list[str], *, now: datetime | None = None,
+                    base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build (and check) a body from ``key=value`` words, over ``base`` (from a file)."""
     kind = KINDS.get(kind_name)
     if kind is None:
         raise MalformedInput(f"unknown kind {kind_name!r}: see `suyuan kinds`")
-    body: dict[str, Any] = {}
+    body: dict[str, Any] = dict(base or {})
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:

@@ -75,3 +75,21 @@ def test_every_kind_has_help_naming_its_fields() -> None:
     for kind in KINDS.values():
         text = describe(kind)
         assert kind.title_zh in text and all(name in text for name in kind.spec)
+
+
+def test_a_body_file_may_be_yaml_or_json_and_words_override_it() -> None:
+    from suyuan.drafts import body_from_file
+
+    base = body_from_file("# 采收\nlot: A\nproduct: '2000000001005'\n"
+                          "quantity: {value: '5', unit: KGM}\nlocation: x\n"
+                          "event_time: 2026-06-01T08:00:00+08:00\n")
+    assert base["event_time"] == "2026-06-01T08:00:00+08:00"
+    body = body_from_pairs("harvest", ["lot=B", "product=2000000001005"], base=base)
+    assert body["lot"] == "B" and body["quantity"] == {"value": "5", "unit": "KGM"}
+    assert body_from_file('{"lot": "A"}') == {"lot": "A"}
+    with pytest.raises(MalformedInput, match="in quotes"):
+        body_from_file("quantity: {value: 1.5, unit: KGM}\n")
+    with pytest.raises(MalformedInput, match="one object"):
+        body_from_file("- a\n- b\n")
+    with pytest.raises(MalformedInput, match="not valid JSON or YAML"):
+        body_from_file("a: [\n")
