@@ -544,3 +544,16 @@ def test_sales_around_a_recall_are_judged_by_event_time(chain: Chain) -> None:
     _, alerts = chain.ok(chain.shop, "sale", lot="JZ-0601", quantity=q("1"),
                          channel="retail", event_time=t(3, 10))
     assert alerts == ()
+
+
+def test_packing_cannot_make_mass(chain: Chain) -> None:
+    _harvest(chain)
+    _to_packer(chain)
+    _, alerts = chain.ok(chain.packer, "packing", inputs=[{"lot": "JZ-0601", "quantity": q("1")}],
+                         output={"lot": "BIG", "product": DRIED, "quantity": q("1000")},
+                         location="dl-packhouse", event_time=t(2))
+    assert [a.rule for a in alerts] == ["yield"]
+    _, alerts = chain.ok(chain.packer, "packing", inputs=[{"lot": "JZ-0601", "quantity": q("2")}],
+                         output={"lot": "OK", "product": DRIED, "quantity": q("1.9")},
+                         location="dl-packhouse", event_time=t(2))
+    assert alerts == ()

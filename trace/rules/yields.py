@@ -1,4 +1,5 @@
-"""Transformation yield: outputs against inputs, within the declared tolerance."""
+"""Yield of transformations and packing: mass out against mass in, within the declared
+tolerance (packing declares none: it cannot make mass)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from suyuan.supply import MASS_IN_KG, Alert, SupplyState
 
 def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, role: str
           ) -> list[Alert]:
-    if st.kind != "transformation":
+    if st.kind not in ("transformation", "packing"):
         return []
+    outputs = body["outputs"] if st.kind == "transformation" else [body["output"]]
     total_in = _mass([item["quantity"] for item in body["inputs"]])
-    total_out = _mass([out["quantity"] for out in body["outputs"]])
+    total_out = _mass([out["quantity"] for out in outputs])
     if total_in is None or total_out is None or total_in == 0:
         return []  # counted in pieces or boxes: no mass to compare
     ratio = total_out / total_in
@@ -22,7 +24,7 @@ def check(state: SupplyState, st: Statement, body: dict[str, Any], index: int, r
     high = body.get("yield_max", Decimal(1))
     if low <= ratio <= high:
         return []
-    first = body["outputs"][0]["lot"]
+    first = outputs[0]["lot"]
     return [Alert("yield", "medium",
                   f"yield {ratio:.3f} ({total_out} kg from {total_in} kg) is outside the "
                   f"declared {low}-{high}", first)]
