@@ -27,9 +27,9 @@ def _text(value: Decimal) -> str:
 
 
 def _add_holding(state: SupplyState, lot: str, actor: str, amount: Decimal) -> None:
-    row = state.session.get(HoldingRow, (lot, actor))
+    row = state._get(HoldingRow, (lot, actor))
     if row is None:
-        state.session.add(HoldingRow(lot=lot, actor=actor, quantity=_text(amount)))
+        state.remember(HoldingRow(lot=lot, actor=actor, quantity=_text(amount)))
     else:
         row.quantity = _text(Decimal(row.quantity) + amount)
 
@@ -37,10 +37,9 @@ def _add_holding(state: SupplyState, lot: str, actor: str, amount: Decimal) -> N
 def _new_lot(state: SupplyState, code: str, gtin: str, owner: str, amount: Decimal, unit: str,
              location: str | None, index: int, kind: str, when: str) -> None:
     state.created_lots.add(code)
-    state.session.add(LotRow(code=code, gtin=gtin, owner=owner, unit=unit,
+    state.remember(LotRow(code=code, gtin=gtin, owner=owner, unit=unit,
                              quantity=_text(amount), location=location, created_at=index,
                              created_kind=kind, created_time=when, status="active"))
-    state.session.flush()
     _add_holding(state, code, owner, amount)
 
 
@@ -70,7 +69,7 @@ def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -
     session = state.session
     if kind == "location_registered":
         coords = body.get("coordinates", {})
-        session.add(LocationRow(
+        state.remember(LocationRow(
             id=body["id"], name=body["name"], kind=body["kind"],
             owner=body.get("owner", actor), gln=body.get("gln"),
             admin_code=body.get("admin_code"), address=body.get("address"),
@@ -78,7 +77,7 @@ def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -
             lon=raw.get("coordinates", {}).get("lon") if coords else None,
             fao_area=body.get("fao_area"), registered_at=index))
     elif kind == "product_registered":
-        session.add(ProductRow(
+        state.remember(ProductRow(
             gtin=body["gtin"], name_zh=body["name_zh"], name_en=body.get("name_en"),
             commodity=body["commodity"], variety=body.get("variety"), unit=body["unit"],
             food_category=body.get("food_category"), ftl=body.get("ftl", False), owner=actor,
@@ -140,8 +139,8 @@ def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -
             record_event(state, code, index, st, when)
         record_event(state, out["lot"], index, st, when)
         for serial in body.get("serials", []):
-            session.add(SerialRow(gtin=out["product"], serial=serial, lot=out["lot"],
-                                  packed_at=index, sold_at=None, sold_count=0))
+            state.remember(SerialRow(gtin=out["product"], serial=serial, lot=out["lot"],
+                                     packed_at=index, sold_at=None, sold_count=0))
     elif kind == "transformation":
         taken = _take(state, actor, body["inputs"])
         for out in body["outputs"]:
@@ -157,7 +156,7 @@ def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -
         _inherit_recall(state, [code for code, _ in taken], [o["lot"] for o in body["outputs"]],
                         index)
     elif kind == "shipping":
-        session.add(ShipmentRow(
+        state.remember(ShipmentRow(
             id=body["shipment"], sender=actor, receiver=body["to"], from_location=body["location"],
             to_location=body.get("to_location"), carrier=body.get("carrier"), shipped_at=index,
             shipped_time=when, received_at=None, received_time=None))
@@ -202,4 +201,3 @@ def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -
                     lot.status = "recalled"
                     lot.recalled_at = index
                 record_event(state, affected, index, st, when)
-    session.flush()

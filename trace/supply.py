@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, inspect, select
 from sqlalchemy.orm import Session
 
 from suyuan import fields
@@ -83,16 +83,33 @@ def parse_event_time(text: str) -> datetime:
 
 
 class SupplyState:
-    """Read access to the projections, through the caller's session (its identity map keeps
-    rows already touched in this transaction)."""
+    """Read access to the projections through the caller's session, with the rows this
+    transaction has touched kept at hand."""
 
     def __init__(self, session: Session, registry: Registry) -> None:
         self.session = session
         self.registry = registry
         self.created_lots: set[str] = set()
         self.batch_leaves: dict[int, bytes] = {}
+        self.recorded_events: set[tuple[str, int]] = set()
+        # Rows read or written in this transaction, held strongly (the session's identity
+        # map holds clean rows weakly) and including misses: every rule family and the
+        # projector ask for the same lot, holding and shipment rows.
+        self._rows: dict[tuple[type, Any], Any] = {}
         self._looked_up: set[str] = set()
         self._existing: set[str] = set()
+
+    def _get(self, model: type, key: Any) -> Any:
+        slot = (model, key)
+        if slot not in self._rows:
+            self._rows[slot] = self.session.get(model, key)
+        return self._rows[slot]
+
+    def remember(self, row: Any) -> None:
+        """Add a row the projector made, so look-ups see it without a flush."""
+        self.session.add(row)
+        values = inspect(type(row)).primary_key_from_instance(row)
+        self._rows[(type(row), values[0] if len(values) == 1 else tuple(values))] = row
 
     def leaf(self, index: int) -> bytes:
         """An entry's leaf, including entries of the batch not yet written."""
@@ -129,7 +146,7 @@ class SupplyState:
         return self.registry.actors.get(name)
 
     def lot(self, code: str) -> LotRow | None:
-        return self.session.get(LotRow, code)
+        return self._get(LotRow, code)
 
     def require_lot(self, code: str) -> LotRow:
         lot = self.lot(code)
@@ -138,7 +155,7 @@ class SupplyState:
         return lot
 
     def product(self, gtin: str) -> ProductRow | None:
-        return self.session.get(ProductRow, gtin)
+        return self._get(ProductRow, gtin)
 
     def require_product(self, gtin: str) -> ProductRow:
         product = self.product(gtin)
@@ -147,7 +164,7 @@ class SupplyState:
         return product
 
     def location(self, ident: str) -> LocationRow | None:
-        return self.session.get(LocationRow, ident)
+        return self._get(LocationRow, ident)
 
     def require_location(self, ident: str) -> LocationRow:
         location = self.location(ident)
@@ -156,11 +173,11 @@ class SupplyState:
         return location
 
     def holding(self, lot: str, actor: str) -> Decimal:
-        row = self.session.get(HoldingRow, (lot, actor))
+        row = self._get(HoldingRow, (lot, actor))
         return Decimal(row.quantity) if row is not None else Decimal(0)
 
     def shipment(self, ident: str) -> ShipmentRow | None:
-        return self.session.get(ShipmentRow, ident)
+        return self._get(ShipmentRow, ident)
 
     def shipment_lots(self, ident: str) -> list[ShipmentLotRow]:
         return list(self.session.scalars(
@@ -168,7 +185,7 @@ class SupplyState:
         ))
 
     def serial(self, gtin: str, serial: str) -> SerialRow | None:
-        return self.session.get(SerialRow, (gtin, serial))
+        return self._get(SerialRow, (gtin, serial))
 
     def applications(self, lot: str, location: str | None) -> list[ApplicationRow]:
         query = select(ApplicationRow).where(ApplicationRow.input_type == "pesticide")
@@ -269,7 +286,8 @@ def apply(state: SupplyState, statement: Statement, index: int, alerts: list[Ale
 
 def record_event(state: SupplyState, lot: str, index: int, statement: Statement,
                  event_time: str | None) -> None:
-    if state.session.get(LotEventRow, (lot, index)) is None:
+    if (lot, index) not in state.recorded_events:
+        state.recorded_events.add((lot, index))
         state.session.add(LotEventRow(lot=lot, entry=index, kind=statement.kind,
                                       actor=statement.actor, event_time=event_time))
 
