@@ -1,18 +1,91 @@
-"""The Suyuan website and JSON API (imported as ``suyuan_web``)."""
+"""The Suyuan website and JSON API (imported as ``suyuan_web``).
+
+``create_app(config=None)`` builds the Flask application. Configuration is layered, each layer
+overriding the one before:
+
+1. the defaults in :data:`DEFAULTS`;
+2. the instance file ``suyuan.cfg`` in the instance folder (``SUYUAN_INSTANCE_PATH`` or
+   ``./instance``), a Python file of ``NAME = value`` lines;
+3. ``SUYUAN_*`` environment variables (``SUYUAN_DATABASE_URL`` sets ``DATABASE_URL``; values
+   that parse as JSON, such as numbers, are taken as such);
+4. the ``config`` mapping given to ``create_app`` (tests use it).
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+from suyuan.storage.db import Database, sqlite_url
+
+DEFAULT_DB_FILE = Path("data") / "suyuan.db"
+
+DEFAULTS: dict[str, Any] = {
+    # Where the ledger is: a SQLAlchemy URL; default data/suyuan.db in the working directory,
+    # the same default as the `suyuan` command.
+    "DATABASE_URL": None,
+    # Base of the Digital Link URIs printed in QR codes and labels (e.g. https://id.example.cn).
+    # Default: the address the request came in on.
+    "PUBLIC_URL": None,
+    # Sessions are barely used (language choice lives in a cookie); a random key per process
+    # unless one is configured.
+    "SECRET_KEY": None,
+    # Largest request body accepted (bulk capture included), in bytes.
+    "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    # Largest number of lines in one NDJSON bulk capture.
+    "BULK_MAX_LINES": 10_000,
+    # Rate limit on capture endpoints, per client address (Flask-Limiter syntax).
+    "CAPTURE_RATE_LIMIT": "120 per minute",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_HEADERS_ENABLED": True,
+    # Serialised units: warn on the consumer page past this many counted scans.
+    "SCAN_WARN_THRESHOLD": 5,
+    # A request header set by the reverse proxy with the visitor's region (e.g. from GeoIP);
+    # None: regions are not recorded.
+    "SCAN_REGION_HEADER": None,
+    # Languages of the pages; the first is the default.
+    "LANGUAGES": ["zh", "en"],
+    "BABEL_DEFAULT_LOCALE": "zh",
+    "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+}
+
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the Flask application; ``config`` overrides the defaults (used by tests)."""
-    app = Flask(__name__)
-    app.config.from_mapping(SUYUAN_DATABASE_URL=None)
+    """Build the Flask application (see the module docstring for the configuration layers)."""
+    instance_path = os.environ.get("SUYUAN_INSTANCE_PATH") or str(Path("instance").resolve())
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("suyuan.cfg", silent=True)
+    app.config.from_prefixed_env("SUYUAN")
     if config:
         app.config.update(config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    url = app.config.get("DATABASE_URL") or sqlite_url(DEFAULT_DB_FILE.resolve())
+    app.extensions["suyuan.db"] = Database(url)
+
+    from suyuan_web import common, errors
+
+    common.init_app(app)
+    errors.init_app(app)
+
+    from suyuan_web import api, labels, pages, resolver, tlog
+
+    app.register_blueprint(resolver.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(labels.bp)
+    app.register_blueprint(tlog.bp)
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -1,0 +1,12 @@
+"""Pages for people: the start page (the consumer provenance page lives with the resolver)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def home() -> str:
+    return render_template("home.html")
