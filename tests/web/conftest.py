@@ -34,10 +34,11 @@ class Dalian:
     witness_state: Path
     keys: dict[str, crypto.SigningKey] = field(default_factory=dict)
     alerts: list[dict[str, object]] = field(default_factory=list)
+    url_override: str | None = None
 
     @property
     def url(self) -> str:
-        return sqlite_url(self.path)
+        return self.url_override or sqlite_url(self.path)
 
     def copy_to(self, folder: Path) -> Dalian:
         folder.mkdir(parents=True, exist_ok=True)
@@ -69,12 +70,14 @@ def seal(db: Database, log_key: crypto.SigningKey, witness_key: crypto.SigningKe
     return cp.size
 
 
-def build_dalian(folder: Path) -> Dalian:
+def build_dalian(folder: Path, url: str | None = None) -> Dalian:
+    """Load the Dalian world into a new ledger (a SQLite file in ``folder`` unless ``url``
+    names another database), checkpoint it and have the witness cosign."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "suyuan.db"
     log_key, registrar_key = crypto.SigningKey.generate(), crypto.SigningKey.generate()
     witness_key = crypto.SigningKey.generate()
-    db = Database(sqlite_url(path))
+    db = Database(url or sqlite_url(path))
     db.upgrade()
     with db.writer() as session, session.begin():
         ledger.initialise(session, origin=ORIGIN, log_key=log_key, registrar="registrar",
@@ -83,7 +86,8 @@ def build_dalian(folder: Path) -> Dalian:
     state = folder / "witness.state"
     seal(db, log_key, witness_key, state)
     db.dispose()
-    return Dalian(path, log_key, registrar_key, witness_key, state, report.keys, report.alerts)
+    return Dalian(path, log_key, registrar_key, witness_key, state, report.keys, report.alerts,
+                  url_override=url)
 
 
 @pytest.fixture(scope="session")
@@ -94,8 +98,16 @@ def dalian_master(tmp_path_factory: pytest.TempPathFactory) -> Dalian:
 
 @pytest.fixture
 def dalian(dalian_master: Dalian, tmp_path: Path) -> Dalian:
-    """A private copy of the Dalian ledger that a test may write to."""
+    """A private copy of the Dalian ledger (SQLite) that a test may write to."""
     return dalian_master.copy_to(tmp_path / "ledger")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def dalian_any(request: pytest.FixtureRequest, tmp_path: Path) -> Dalian:
+    """A private Dalian ledger on a real SQLite file, then on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("dalian_master").copy_to(tmp_path / "ledger")
+    return build_dalian(tmp_path / "pg", request.getfixturevalue("postgres_url"))
 
 
 def make_app(url: str, **config: object) -> Flask:
