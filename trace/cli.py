@@ -784,6 +784,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
 
 
+from suyuan import cli_serve as _cli_serve  # noqa: E402,F401  (registers its commands)
 from suyuan import cli_supply as _cli_supply  # noqa: E402,F401  (registers its commands)
 
 if __name__ == "__main__":

@@ -43,11 +43,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine set up for the ledger: WAL and queued writers on SQLite."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            parent = Path(database).parent
-            if not parent.exists():
-                parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
                                **kwargs)
         _setup_sqlite(engine)
@@ -100,9 +95,19 @@ class Database:
         """A session whose transaction takes the write lock at BEGIN on SQLite."""
         return self._writer()
 
+    def _sqlite_file(self) -> Path | None:
+        database = make_url(self.url).database if self.is_sqlite else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database)
+
     def upgrade(self) -> None:
-        """Create or migrate the schema to the newest revision."""
+        """Create or migrate the schema to the newest revision (and a SQLite file's folder)."""
         from alembic import command  # imported here: only init and migrations need it
+
+        path = self._sqlite_file()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
 
         with self.engine.begin() as conn:
             config = alembic_config()
@@ -111,6 +116,9 @@ class Database:
 
     def is_current(self) -> bool:
         """Whether the schema exists and is at the newest revision."""
+        path = self._sqlite_file()
+        if path is not None and not path.exists():
+            return False  # do not leave an empty database file behind
         try:
             with self.engine.connect() as conn:
                 if not inspect(conn).has_table("alembic_version"):
