@@ -17,6 +17,11 @@ from suyuan import crypto, ledger, witness, world
 from suyuan.storage import repo
 from suyuan.storage.db import Database, sqlite_url
 from suyuan_web import create_app
+from tests.web.browser import (  # noqa: F401  (fixtures for the browser tests)
+    browser_fixture,
+    browser_page_fixture,
+    live_server_fixture,
+)
 
 ORIGIN = "ledger.suyuan.example/dalian"
 WITNESS = "witness.dalian-amr.example"
