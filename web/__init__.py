@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     # A request header set by the reverse proxy with the visitor's region (e.g. from GeoIP);
     # None: regions are not recorded.
     "SCAN_REGION_HEADER": None,
+    # Most labels in one label-sheet request.
+    "LABELS_MAX": 500,
     # Languages of the pages; the first is the default.
     "LANGUAGES": ["zh", "en"],
     "BABEL_DEFAULT_LOCALE": "zh",
