@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from suyuan.errors import (
+    BadSignature,
     ConfigError,
     KeyStoreError,
     MalformedInput,
@@ -29,6 +30,7 @@ ERROR_TABLE: list[tuple[type[BaseException], int, str]] = [
     (MalformedInput, 400, "malformed"),
     (NotFound, 404, "not_found"),
     (Rejected, 422, "rejected"),
+    (BadSignature, 422, "bad_signature"),
     (VerificationError, 422, "verification_failed"),
     (ConfigError, 503, "not_configured"),
     (KeyStoreError, 503, "not_configured"),

@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 
 from suyuan.errors import (
+    BadSignature,
     ConfigError,
     Duplicate,
     MalformedInput,
@@ -43,6 +44,7 @@ def test_configuration_layers_defaults_instance_file_environment_argument(
     (NotPermitted("x"), 422, "not_permitted"),
     (Duplicate("x", index=3), 422, "duplicate"),
     (RootMismatch("x"), 422, "verification_failed"),
+    (BadSignature("x"), 422, "bad_signature"),
     (ConfigError("x"), 503, "not_configured"),
     (RuntimeError("x"), 500, "internal_error"),
 ])
