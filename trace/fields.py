@@ -34,12 +34,20 @@ UNITS: dict[str, str] = {
 """UN/CEFACT Recommendation 20/21 codes accepted for quantities."""
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+"""Control characters (other than tab and newline) and lone surrogates: never in text."""
+
+
 def text(limit: int = 200) -> Checker:
     def check(value: Any, path: str) -> str:
         if not isinstance(value, str) or not value.strip():
             raise MalformedInput(f"{path} must be non-empty text")
         if len(value) > limit:
             raise MalformedInput(f"{path} is longer than {limit} characters")
+        bad = _CONTROL.search(value)
+        if bad:
+            raise MalformedInput(f"{path} contains a control character "
+                                 f"(U+{ord(bad.group()):04X} at position {bad.start()})")
         return value
     return check
 
