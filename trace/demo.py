@@ -12,6 +12,26 @@ from pathlib import Path
 
 DEMO_DIR = Path("demo-data")
 DEMO_PASSPHRASE = "demo passphrase, not a secret"
+DEMO_PORT_ENV = "SUYUAN_DEMO_PORT"
+DEMO_SERVE_ENV = "SUYUAN_DEMO_SERVE"
+
+CHAIN_PAGES: list[tuple[str, str, str, str | None]] = [
+    # (chain, GTIN, lot, serial): where each of the six Dalian chains ends up in a consumer's
+    # hand; its QR code resolves to the provenance page.
+    ("大樱桃 cherries (recalled gift box, 一物一码)", "02000000001012", "JZ-MZ-260605-G",
+     "JZ00001"),
+    ("刺参 dried sea cucumber", "02000000001036", "HZ-DSC-260512", None),
+    ("扇贝 frozen scallop (export, FSMA 204)", "02000000001050", "CHP-FZ-260421", None),
+    ("鲍鱼 abalone (north-south relay)", "02000000001067", "DL-AB-2025A", None),
+    ("蓝莓 blueberries (two farms merged)", "02000000001081", "MKT-BB-260701-M", None),
+    ("苹果 Fuji apples (months in CA storage)", "02000000001098", "WFD-FJ-251020", None),
+]
+
+
+def chain_path(gtin: str, lot: str, serial: str | None) -> str:
+    """The GS1 Digital Link path of a lot or serialised unit."""
+    path = f"/01/{gtin}/10/{lot}"
+    return path + (f"/21/{serial}" if serial else "")
 
 
 def _suyuan() -> list[str]:
@@ -132,6 +152,34 @@ def main() -> None:
     run("checkpoint", show=False)
     run("witness", "cosign", "--as", "witness.dalian-amr.example")
     run("verify", "--policy", "policy.txt")
+
+    serve_site()
+
+
+def serve_site() -> None:
+    port = int(os.environ.get(DEMO_PORT_ENV, "8000"))
+    base = f"http://127.0.0.1:{port}"
+    step(11, "The website: scan a QR code (or open a link) to see a product's journey, with "
+             "the proof checked by your own browser.")
+    for chain, gtin, lot, serial in CHAIN_PAGES:
+        path = chain_path(gtin, lot, serial)
+        print(f"    {chain}")
+        print(f"      page  {base}{path}")
+        print(f"      QR    {base}/qr{path}.svg")
+    first = CHAIN_PAGES[0]
+    print(f"    label sheet (12 gift boxes): {base}/labels/01/{first[1]}/10/{first[2]}"
+          "?serials=JZ00001-JZ00012")
+    print(f"    JSON API docs:               {base}/api/v1/docs")
+    print(f"    tlog tiles:                  {base}/checkpoint")
+    if os.environ.get(DEMO_SERVE_ENV, "1") == "0":
+        print(f"\n({DEMO_SERVE_ENV}=0: not serving.) Serve later with: cd demo-data && "
+              f"../.venv/bin/suyuan serve --port {port}")
+        return
+    print(f"\nServing on {base}/ — Ctrl-C stops. (Another port: {DEMO_PORT_ENV}=8080 make demo)")
+    try:
+        subprocess.run([*_suyuan(), "serve", "--port", str(port)], cwd=DEMO_DIR, check=False)
+    except KeyboardInterrupt:
+        pass
     print("\nDone. Try: cd demo-data && ../.venv/bin/suyuan --help   (or: suyuan kinds)")
 
 

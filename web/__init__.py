@@ -31,8 +31,8 @@ DEFAULTS: dict[str, Any] = {
     # Base of the Digital Link URIs printed in QR codes and labels (e.g. https://id.example.cn).
     # Default: the address the request came in on.
     "PUBLIC_URL": None,
-    # Sessions are barely used (language choice lives in a cookie); a random key per process
-    # unless one is configured.
+    # Signs sessions and keys the visitor hash of scan counting. Unset: a random key made once
+    # and kept in the instance folder (instance/secret_key, 0600), shared by every worker.
     "SECRET_KEY": None,
     # Largest request body accepted (bulk capture included), in bytes.
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
@@ -59,6 +59,28 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def _instance_secret(folder: Path) -> str:
+    """The instance's own random secret, created once (atomically, so concurrent workers
+    starting together agree on one) and read by every later process."""
+    path = folder / "secret_key"
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+    try:
+        os.link(temporary, path)  # fails if another process got there first: use theirs
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
+    return path.read_text(encoding="ascii").strip()
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask application (see the module docstring for the configuration layers)."""
     instance_path = os.environ.get("SUYUAN_INSTANCE_PATH") or str(Path("instance").resolve())
@@ -69,7 +91,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
 

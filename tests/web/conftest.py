@@ -3,6 +3,7 @@ by a witness, built once per test process; tests that write get their own copy."
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -26,6 +27,19 @@ from tests.web.browser import (  # noqa: F401  (fixtures for the browser tests)
 ORIGIN = "ledger.suyuan.example/dalian"
 WITNESS = "witness.dalian-amr.example"
 PUBLIC_URL = "https://id.suyuan.example"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _instance_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Apps built by tests keep their instance files (the secret key) in a temporary folder,
+    never in the working directory."""
+    before = os.environ.get("SUYUAN_INSTANCE_PATH")
+    os.environ["SUYUAN_INSTANCE_PATH"] = str(tmp_path_factory.mktemp("instance"))
+    yield
+    if before is None:
+        del os.environ["SUYUAN_INSTANCE_PATH"]
+    else:
+        os.environ["SUYUAN_INSTANCE_PATH"] = before
 
 
 @dataclass

@@ -254,25 +254,21 @@ def test_capture_is_rate_limited_per_client(dalian: Dalian) -> None:
     app.extensions["suyuan.db"].dispose()
 
 
-def test_a_value_the_database_refuses_is_a_clear_error_not_a_crash(
+def test_a_control_character_is_refused_alike_on_both_databases(
         writer: FlaskClient, dalian_any: Dalian) -> None:
-    # PostgreSQL text cannot hold NUL; SQLite can. Either way the answer is clean and, in
-    # bulk, only the line at fault is refused.
+    # PostgreSQL text cannot hold NUL while SQLite can: the core refuses control characters
+    # itself, so both answer the same and, in bulk, only the line at fault is refused.
     before = size(writer)
     nul = sign(dalian_any, COOP, "location_registered",
                {"id": "api-nul-place", "name": "a\x00b", "kind": "field"})
     lines: list[SignedStatement | str] = [harvest(dalian_any, "API-NUL-1"), nul,
                                           harvest(dalian_any, "API-NUL-2")]
-    if dalian_any.url.startswith("postgresql"):
-        assert_error(post(writer, nul), 400, "malformed", "database refused", "NUL")
-        assert size(writer) == before
-        results = post_bulk(writer, lines).json["results"]
-        assert [r["status"] for r in results] == ["appended", "rejected", "appended"]
-        assert results[1]["error"]["code"] == "malformed"
-        assert size(writer) == before + 2
-    else:
-        assert post(writer, nul).status_code == 201
-        assert post_bulk(writer, lines).json["appended"] == 2
+    assert_error(post(writer, nul), 400, "malformed", "control character", "U+0000")
+    assert size(writer) == before
+    results = post_bulk(writer, lines).json["results"]
+    assert [r["status"] for r in results] == ["appended", "rejected", "appended"]
+    assert results[1]["error"]["code"] == "malformed"
+    assert size(writer) == before + 2
 
 
 # --- capture: bulk ---------------------------------------------------------------------------

@@ -102,3 +102,18 @@ def test_the_dalian_ledger_fixture_is_sealed(dalian_master: Dalian) -> None:
     with db.reader() as session, session.begin():
         assert ledger.cosigned_note(session).count("\n— ") == 2
     db.dispose()
+
+
+def test_without_a_configured_secret_every_worker_shares_one_kept_in_the_instance(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import stat
+
+    monkeypatch.setenv("SUYUAN_INSTANCE_PATH", str(tmp_path / "instance"))
+    first = create_app().config["SECRET_KEY"]
+    second = create_app().config["SECRET_KEY"]
+    assert first == second and len(first) == 64
+    secret = tmp_path / "instance" / "secret_key"
+    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+    assert sorted(p.name for p in secret.parent.iterdir()) == ["secret_key"]
+    assert create_app({"SECRET_KEY": "configured"}).config["SECRET_KEY"] == "configured"

@@ -1,4 +1,5 @@
-"""SQLAlchemy rows of the log (append-only) and of its projections (rebuilt from the log)."""
+"""SQLAlchemy rows of the log (append-only), of its projections (rebuilt from the log) and of
+the few mutable side tables that are neither (consumer scan counts)."""
 
 from __future__ import annotations
 
@@ -299,3 +300,27 @@ class ColdChainLimitRow(Base):
     max_celsius: Mapped[str] = mapped_column(String(16))
     max_gap_minutes: Mapped[int] = mapped_column(Integer)
     entry: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- side tables: mutable, neither log nor projection (`suyuan rebuild` leaves them alone) -------
+
+SIDE_TABLES = ("scans",)
+"""Tables written by the website that the log does not determine and a rebuild never empties."""
+
+
+class ScanRow(Base):
+    """A counted scan of a serialised unit's consumer page (一物一码 anti-counterfeit).
+
+    Which scans count (people, not bots or link previews; one per visitor per half hour) is
+    decided by the website; ``visitor`` is a keyed hash of the client address and user agent,
+    never the address itself. ``scanned_at`` is in Unix seconds (UTC).
+    """
+
+    __tablename__ = "scans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    serial: Mapped[str] = mapped_column(String(64))
+    scanned_at: Mapped[int] = mapped_column(BigInteger)
+    visitor: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (Index("ix_scans_gtin_serial_scanned_at", "gtin", "serial", "scanned_at"),)
