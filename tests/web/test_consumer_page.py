@@ -154,6 +154,7 @@ def test_alerts_a_consumer_should_know_are_phrased_for_consumers(reader: FlaskCl
     assert "sooner after a pesticide application than the safety interval allows" in said
     assert "residue test result was above the legal limit" in said
     assert "sold more than once" in said and "sold after the recall" in said
+    assert said.count("sold after the recall") == 1  # two such sales, said once
     dried = get(reader, f"/01/{DRIED}/10/{DRIED_LOT}")
     assert "declared yield was outside the expected range" in dried
     assert "temperature went above the limit" in dried

@@ -39,28 +39,22 @@ BOX_LOT = "JZ-MZ-260605-G"
 SERIALS = [f"JZ{n:05d}" for n in range(1, 13)]
 JSON = {"Accept": "application/json"}
 
-# Set to True once the resolver serves the provenance page at /01/…: every decoded link is
-# then also followed through the application and must answer with the lot's page.
-FOLLOW_RESOLVER = False
-
-
 def link(gtin: str, lot: str, serial: str | None = None, base: str = PUBLIC_URL) -> str:
     return f"{base}/01/{gtin}/10/{lot}" + (f"/21/{serial}" if serial else "")
 
 
 def check_link(client: FlaskClient, uri: str, gtin: str, lot: str,
                serial: str | None = None) -> None:
-    """A decoded URI is the expected Digital Link and (once the resolver exists) resolves.
+    """A decoded URI is the expected Digital Link and resolves to the lot's page.
 
     ``client`` must be over a private copy of the ledger: opening a unit's page counts a scan.
     """
     assert uri == link(gtin, lot, serial)
     parsed = parse_digital_link(uri)
     assert (parsed.gtin, parsed.lot, parsed.serial) == (gtin, lot, serial)
-    if FOLLOW_RESOLVER:
-        page = client.get(urlsplit(uri).path, headers={"Accept": "text/html"})
-        assert page.status_code == 200, (uri, page.status_code)
-        assert lot in page.get_data(as_text=True)
+    page = client.get(urlsplit(uri).path, headers={"Accept": "text/html"})
+    assert page.status_code == 200, (uri, page.status_code)
+    assert lot in page.get_data(as_text=True)
 
 
 def decode(image: Image.Image) -> list[str]:
