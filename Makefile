@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-supply bench-web clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/ledger_bench.py
+
+bench-supply: $(STAMP)
+	$(PY) bench/supply_bench.py
+
+# Consumer pages under gunicorn on a 1M-event world (built once into bench/out; uses wrk when
+# installed: apt-get install wrk).
+bench-web: $(STAMP)
+	$(PY) bench/web_bench.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo-data

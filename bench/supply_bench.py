@@ -495,6 +495,16 @@ def build_world(out: Path, events: int, pool: Any, profile: bool) -> dict[str, A
     return meta
 
 
+def world_db(out: Path, events: int, jobs: int | None = None) -> tuple[Path, dict[str, Any]]:
+    """The world DB of ``events`` events in ``out`` and its metadata, built first unless cached
+    (for the other benches that need a big supply-chain ledger)."""
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(jobs or os.cpu_count() or 1) as pool:
+        meta = build_world(out, events, pool, profile=False)
+    return out / f"supply-{events}.db", meta
+
+
 def _write_profile(profiler: cProfile.Profile, path: Path, top: int = 40) -> None:
     buf = io.StringIO()
     stats = pstats.Stats(profiler, stream=buf)
