@@ -21,9 +21,9 @@ from suyuan.cli import (
     pass_settings,
 )
 from suyuan.drafts import body_from_file, body_from_pairs, describe, rows_from_csv
-from suyuan.errors import MalformedInput, NotFound
+from suyuan.errors import MalformedInput
 from suyuan.events import KINDS
-from suyuan.storage.schema import AlertRow, HoldingRow, LotEventRow, LotRow, ProductRow
+from suyuan.storage.schema import AlertRow
 
 
 @cli.command("kinds")
@@ -180,40 +180,22 @@ def trace_forward(settings: Settings, lot: str, as_json: bool) -> None:
 @pass_settings
 def lot_command(settings: Settings, code: str, as_json: bool) -> None:
     """Everything known about lot CODE: product, holders, history, alerts."""
+    from suyuan import lots
+
     with _reading(settings) as session:
-        lot = session.get(LotRow, code)
-        if lot is None:
-            raise NotFound(f"unknown lot {code!r}")
-        product = session.get(ProductRow, lot.gtin)
-        holders = [(h.actor, h.quantity) for h in session.scalars(
-            select(HoldingRow).where(HoldingRow.lot == code)) if h.quantity not in ("0",)]
-        history = []
-        for event in session.scalars(select(LotEventRow).where(LotEventRow.lot == code)
-                                     .order_by(LotEventRow.entry)):
-            body = ledger.entry(session, event.entry).statement_json()["body"]
-            history.append({"entry": event.entry, "kind": event.kind, "actor": event.actor,
-                            "event_time": event.event_time, "body": body})
-        alerts = [{"entry": a.entry, "rule": a.rule, "severity": a.severity,
-                   "message": a.message, "status": a.status}
-                  for a in session.scalars(select(AlertRow).where(AlertRow.lot == code)
-                                           .order_by(AlertRow.entry))]
-    info = {
-        "lot": code, "gtin": lot.gtin, "product": product.name_zh if product else None,
-        "product_en": product.name_en if product else None, "owner": lot.owner,
-        "quantity": lot.quantity, "unit": lot.unit, "status": lot.status,
-        "created_at": lot.created_at, "created_kind": lot.created_kind,
-        "location": lot.location, "holders": [{"actor": a, "quantity": q} for a, q in holders],
-        "history": history, "alerts": alerts,
-    }
+        info = lots.summary(session, code)
+    holders = [(h["actor"], h["quantity"]) for h in info["holders"]]
+    history, alerts = info["history"], info["alerts"]
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False))
         return
     name = " / ".join(x for x in (info["product"], info["product_en"]) if x)
-    click.echo(f"Lot {code}: {name} (GTIN {lot.gtin})")
-    click.echo(f"  made by {lot.owner} ({lot.created_kind}, entry {lot.created_at}) at "
-               f"{lot.location}; {lot.quantity} {lot.unit}; status {lot.status.upper()}")
+    click.echo(f"Lot {code}: {name} (GTIN {info['gtin']})")
+    click.echo(f"  made by {info['owner']} ({info['created_kind']}, entry {info['created_at']}) "
+               f"at {info['location']}; {info['quantity']} {info['unit']}; "
+               f"status {info['status'].upper()}")
     for actor, quantity in holders:
-        click.echo(f"  held by {actor}: {quantity} {lot.unit}")
+        click.echo(f"  held by {actor}: {quantity} {info['unit']}")
     click.echo("  history:")
     for item in history:
         click.echo(f"    [{item['entry']}] {item['event_time'] or '':<26} {item['kind']:<16} "

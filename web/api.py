@@ -28,7 +28,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import UnsupportedMediaType
 
-from suyuan import canonical, fields, ledger, lineage, merkle
+from suyuan import canonical, fields, ledger, lineage, lots, merkle
 from suyuan.errors import MalformedInput, NotFound
 from suyuan.events import KINDS
 from suyuan.importer import MAX_LINE_BYTES, read_lines
@@ -37,12 +37,9 @@ from suyuan.ledger import AppendResult
 from suyuan.model import Entry, SignedStatement, Statement, parse_signed_statement
 from suyuan.storage import repo
 from suyuan.storage.schema import (
-    AlertRow,
     EntryRow,
-    HoldingRow,
     LotEventRow,
     LotRow,
-    ProductRow,
 )
 from suyuan_web import openapi
 from suyuan_web import schemas as s
@@ -492,45 +489,11 @@ def events() -> Response:
 # --- lots and lineage ------------------------------------------------------------------------
 
 
-def _entries(session: Session, indexes: Sequence[int]) -> dict[int, Entry]:
-    found: dict[int, Entry] = {}
-    wanted = sorted(set(indexes))
-    for start in range(0, len(wanted), 400):
-        for idx, leaf in session.execute(
-            select(EntryRow.idx, EntryRow.leaf).where(EntryRow.idx.in_(wanted[start:start + 400]))
-        ):
-            found[int(idx)] = Entry.from_leaf(bytes(leaf))
-    return found
-
-
 def lot_summary(session: Session, code: str) -> dict[str, Any]:
     """Everything known about a lot, as `suyuan lot --json` prints it, with its Digital Link."""
-    lot = session.get(LotRow, code)
-    if lot is None:
-        raise NotFound(f"unknown lot {code!r}")
-    product = session.get(ProductRow, lot.gtin)
-    holders = [{"actor": h.actor, "quantity": h.quantity} for h in session.scalars(
-        select(HoldingRow).where(HoldingRow.lot == code).order_by(HoldingRow.actor))
-        if h.quantity != "0"]
-    rows = list(session.scalars(
-        select(LotEventRow).where(LotEventRow.lot == code).order_by(LotEventRow.entry)))
-    entries = _entries(session, [row.entry for row in rows])
-    history = [{"entry": row.entry, "kind": row.kind, "actor": row.actor,
-                "event_time": row.event_time,
-                "body": entries[row.entry].statement_json()["body"]} for row in rows]
-    alerts = [{"entry": a.entry, "rule": a.rule, "severity": a.severity, "message": a.message,
-               "status": a.status}
-              for a in session.scalars(select(AlertRow).where(AlertRow.lot == code)
-                                       .order_by(AlertRow.entry, AlertRow.id))]
-    return {
-        "lot": code, "gtin": lot.gtin, "product": product.name_zh if product else None,
-        "product_en": product.name_en if product else None, "owner": lot.owner,
-        "quantity": lot.quantity, "unit": lot.unit, "status": lot.status,
-        "created_at": lot.created_at, "created_kind": lot.created_kind,
-        "created_time": lot.created_time, "location": lot.location,
-        "digital_link": digital_link(lot.gtin, code), "holders": holders,
-        "history": history, "alerts": alerts,
-    }
+    info = lots.summary(session, code)
+    info["digital_link"] = digital_link(info["gtin"], code)
+    return info
 
 
 @bp.get("/lots/<path:code>")
