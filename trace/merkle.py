@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TypeAlias
 
 from suyuan.errors import ConsistencyProofError, InclusionProofError, MalformedInput, ProofError
@@ -16,6 +16,7 @@ __all__ = [
     "NodeId",
     "consistency_proof",
     "inclusion_proof",
+    "inclusion_proofs",
     "leaf_hash",
     "node_hash",
     "range_nodes",
@@ -115,6 +116,29 @@ def inclusion_proof(index: int, size: int, fetch: FetchNodes) -> list[bytes]:
     if index >= size:
         raise ProofError(f"leaf {index} is not in a tree of size {size}", index=index)
     return _proof_from_ranges(_inclusion_ranges(index, size), fetch)
+
+
+def inclusion_proofs(indexes: Iterable[int], size: int, fetch: FetchNodes
+                     ) -> dict[int, list[bytes]]:
+    """Inclusion proofs of several leaves in the tree of ``size``, by leaf index: each as
+    :func:`inclusion_proof` builds it, with ``fetch`` called at most once for the nodes of
+    all of them (proofs of nearby leaves share most nodes). Raises as
+    :func:`inclusion_proof` does."""
+    per_index: dict[int, list[list[NodeId]]] = {}
+    for index in indexes:
+        _require_int(index, "index", MalformedInput)
+        _require_int(size, "size", MalformedInput)
+        if index < 0 or size < 0:
+            raise MalformedInput(f"index {index} and tree size {size} must not be negative")
+        if index >= size:
+            raise ProofError(f"leaf {index} is not in a tree of size {size}", index=index)
+        if index not in per_index:
+            per_index[index] = [range_nodes(lo, hi) for lo, hi in _inclusion_ranges(index, size)]
+    wanted = list(dict.fromkeys(node for per_range in per_index.values()
+                                for nodes in per_range for node in nodes))
+    fetched = dict(zip(wanted, _fetch_all(wanted, fetch), strict=True)) if wanted else {}
+    return {index: [_fold([fetched[node] for node in nodes]) for nodes in per_range]
+            for index, per_range in per_index.items()}
 
 
 def consistency_proof(size1: int, size2: int, fetch: FetchNodes) -> list[bytes]:

@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     # A request header set by the reverse proxy with the visitor's region (e.g. from GeoIP);
     # None: regions are not recorded.
     "SCAN_REGION_HEADER": None,
+    # Rendered consumer pages kept per worker process, in bytes (each worker has its own).
+    "PAGE_CACHE_BYTES": 128 * 1024 * 1024,
     # Most labels in one label-sheet request.
     "LABELS_MAX": 500,
     # Languages of the pages; the first is the default.

@@ -2,17 +2,26 @@
 of the ledger rather than once per scan.
 
 A page is the same for everyone who asks for the same address in the same language, until
-the lot's records change. The key therefore holds the request (canonical path, query,
-language, the site's public base) and the state the page depends on: the lot's latest event
-and status (every event of the lot, including a recall reaching it from upstream and every
-sale, is recorded against it), the latest checkpoint, the latest cosignature and the number
-of witnesses (what the proofs and the policy depend on). That is one small statement of index
-look-ups per request, and appends about other lots do not evict the page. What changes
-without an event of the lot itself (a late test of an ancestor lot, an alert's handling
-status) shows within :data:`TTL_SECONDS`.
+the lot's records change. The key is the request (canonical path, query, language, the
+site's public base); stored with the page is the state it was built from: the lot's latest
+event and status (every event of the lot, including a recall reaching it from upstream and
+every sale, is recorded against it), the latest checkpoint, the latest cosignature and the
+number of witnesses (what the proofs and the policy depend on). A page is served only while
+that state is unchanged: one small statement of index look-ups per request, sent as plain
+SQL on a pooled connection, and appends about other lots do not evict the page. A page built
+again replaces the old one under the same key. What changes without an event of the lot
+itself (a late test of an ancestor lot, an alert's handling status) shows within
+:data:`TTL_SECONDS`.
 
 A serialised unit's page is cached like any other, less its panel of scans, which is
 rendered for every request.
+
+A lot's page served to a GET without a query is also kept as the whole response (status,
+headers, body) under everything in the request that could change it (the path, the host and
+scheme, and the request headers, less those no page depends on). :class:`FastPages`, in front
+of the application, answers the same request with it again while the lot's state is the same,
+checked with the same one statement on a pooled database connection: no routing, locale or
+template work for a popular page.
 """
 
 from __future__ import annotations
@@ -23,33 +32,52 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import func, select
+from flask import Flask, current_app
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
-from suyuan.storage.schema import (
-    CheckpointRow,
-    CosignatureRow,
-    LotEventRow,
-    LotRow,
-    WitnessRow,
-)
-
 TTL_SECONDS = 30.0
-MAX_BYTES = 32 * 1024 * 1024
-"""Per process: a few thousand pages."""
+MAX_BYTES = 128 * 1024 * 1024
+"""Per process, unless the ``PAGE_CACHE_BYTES`` setting says otherwise. Pages are 10-150 kB
+(about 45 kB on average) and a lot's page is counted twice, as the page and as the whole
+response (they share the bytes): 600 lots in both languages fit, with room to spare."""
+
+_STATE_SQL = (
+    "SELECT (SELECT max(entry) FROM lot_events WHERE lot = {p}),"
+    " (SELECT status FROM lots WHERE code = {p}),"
+    " (SELECT max(size) FROM checkpoints),"
+    " (SELECT max(id) FROM cosignatures),"
+    " (SELECT count(*) FROM witnesses)"
+)
+"""Written directly: it runs for every page served, and compiling an expression costs more
+than the five index look-ups."""
 
 
-def ledger_state(session: Session, lot: str) -> tuple[object, ...]:
+def ledger_state(connection: Connection | Session, lot: str) -> tuple[object, ...]:
     """What the page of ``lot`` depends on: its latest event and status, the latest
-    checkpoint and cosignature, the witnesses. Five index look-ups in one statement."""
-    row = session.execute(select(
-        select(func.max(LotEventRow.entry)).where(LotEventRow.lot == lot).scalar_subquery(),
-        select(LotRow.status).where(LotRow.code == lot).scalar_subquery(),
-        select(func.max(CheckpointRow.size)).scalar_subquery(),
-        select(func.max(CosignatureRow.id)).scalar_subquery(),
-        select(func.count()).select_from(WitnessRow).scalar_subquery(),
-    )).one()
+    checkpoint and cosignature, the witnesses. Five index look-ups in one statement, on a
+    connection or in a session's transaction."""
+    if isinstance(connection, Session):
+        connection = connection.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    row = connection.exec_driver_sql(_STATE_SQL.format(p=marker), (lot, lot)).one()
+    return tuple(row)
+
+
+def current_state(engine: Engine, lot: str) -> tuple[object, ...]:
+    """:func:`ledger_state` on a pooled database connection, outside any transaction (the one
+    statement reads one consistent state)."""
+    marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(_STATE_SQL.format(p=marker), (lot, lot))
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    finally:
+        connection.close()
     return tuple(row)
 
 
@@ -98,9 +126,81 @@ class PageCache:
         return len(self._items)
 
 
+CACHE = "suyuan.page_cache"
+
+
 def pages() -> PageCache:
     """This application's page cache."""
-    cache = current_app.extensions.get("suyuan.page_cache")
+    cache = current_app.extensions.get(CACHE)
     if cache is None:
-        cache = current_app.extensions.setdefault("suyuan.page_cache", PageCache())
+        size = int(current_app.config.get("PAGE_CACHE_BYTES", MAX_BYTES))
+        cache = current_app.extensions.setdefault(CACHE, PageCache(size))
     return cache  # type: ignore[no-any-return]
+
+
+# --- whole responses -------------------------------------------------------------------------
+
+WHOLE = "suyuan.whole_page"
+"""The WSGI environ key by which the resolver marks a response as a lot's page that may be
+kept whole: its value is ``(lot, state)``."""
+
+_NOT_KEYED = frozenset({
+    "HTTP_USER_AGENT", "HTTP_CONNECTION", "HTTP_KEEP_ALIVE", "HTTP_REFERER", "HTTP_DNT",
+    "HTTP_CACHE_CONTROL", "HTTP_PRAGMA", "HTTP_UPGRADE_INSECURE_REQUESTS", "HTTP_PRIORITY",
+    "HTTP_ACCEPT_ENCODING", "HTTP_TE", "HTTP_X_REQUEST_ID",
+})
+"""Request headers no page depends on (the scan panel of a unit does, but it is never kept
+whole)."""
+
+
+def request_key(environ: dict[str, Any]) -> Hashable:
+    """Everything in a GET without a query that a lot's page could depend on."""
+    return ("whole", environ.get("SCRIPT_NAME"), environ.get("PATH_INFO"),
+            environ.get("RAW_URI") or environ.get("REQUEST_URI"), environ.get("wsgi.url_scheme"),
+            environ.get("SERVER_NAME"), environ.get("SERVER_PORT"),
+            tuple(sorted((k, v) for k, v in environ.items()
+                         if k.startswith("HTTP_") and k not in _NOT_KEYED and not
+                         k.startswith("HTTP_SEC_"))))
+
+
+class FastPages:
+    """WSGI middleware: a lot's page asked for again exactly as before, while the lot's state
+    is unchanged, is answered with the response kept the first time (see the module
+    docstring); everything else goes to the application."""
+
+    def __init__(self, app: Flask, wsgi_app: Any) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING"):
+            return self.wsgi_app(environ, start_response)
+        key = request_key(environ)
+        cache: PageCache | None = self.app.extensions.get(CACHE)
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:
+            lot, state, status, headers, body = hit
+            if current_state(self.app.extensions["suyuan.db"].engine, lot) == state:
+                start_response(status, list(headers))
+                return [body]
+        sent: list[Any] = []
+
+        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            sent[:] = [status, headers]
+            return start_response(status, headers, exc_info)
+
+        result = self.wsgi_app(environ, keep)
+        mark = environ.get(WHOLE)
+        cache = self.app.extensions.get(CACHE)
+        if (mark is None or cache is None or not sent or not sent[0].startswith("200 ")
+                or any(name.lower() == "set-cookie" for name, _ in sent[1])):
+            return result
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        lot, state = mark
+        cache.put(key, (lot, state, sent[0], tuple(sent[1]), body), len(body))
+        return [body]

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from suyuan import ledger, lineage, merkle, note
@@ -780,15 +781,14 @@ def proofs(session: Session, candidates: Sequence[tuple[int, str]],
     if missing:
         raw.update(leaves(session, missing))
 
-    policy = ledger.policy(session)
-    row = repo.latest_checkpoint(session)
-    size = int(row.size) if row is not None else None
+    seal = _seal(session)
+    size = seal.size
     paths: dict[int, list[bytes]] = {}
     checkpoint_text = None
     covered = [i for i in chosen if size is not None and i < size]
-    if row is not None and covered:
-        checkpoint_text = ledger.cosigned_note(session, int(row.size))
-        paths = inclusion_proofs(session, covered, int(row.size), root=bytes(row.root))
+    if size is not None and seal.root is not None and covered:
+        checkpoint_text = seal.cosigned
+        paths = inclusion_proofs(session, covered, size, root=seal.root)
     entries = []
     checked = False
     for index in chosen:
@@ -802,7 +802,44 @@ def proofs(session: Session, candidates: Sequence[tuple[int, str]],
                 checked = True
             text = _tlog_proof_text(index, paths[index], checkpoint_text)
         entries.append(ProofEntry(index, unique[index], raw.get(index, b""), text))
-    return Proofs(str(policy), size, len(policy.witnesses), tuple(entries), more)
+    return Proofs(seal.policy, size, seal.witnesses, tuple(entries), more)
+
+
+@dataclass(frozen=True)
+class _Seal:
+    """What every page's proofs share: the trust policy, the latest checkpoint (size, root)
+    and its text with every cosignature."""
+
+    policy: str
+    witnesses: int
+    size: int | None
+    root: bytes | None
+    cosigned: str | None
+
+
+_SEALS: WeakKeyDictionary[Engine, dict[tuple[object, ...], _Seal]] = WeakKeyDictionary()
+_SEAL_STATE = ("SELECT (SELECT max(size) FROM checkpoints), (SELECT max(id) FROM cosignatures),"
+               " (SELECT count(*) FROM witnesses)")
+
+
+def _seal(session: Session) -> _Seal:
+    """The :class:`_Seal` of the ledger as ``session`` sees it, kept per database engine,
+    checkpoint, latest cosignature and number of witnesses (witnesses are only ever added):
+    what the page cache also keys on. One small statement reads that."""
+    connection = session.connection()
+    key = tuple(connection.exec_driver_sql(_SEAL_STATE).one())
+    known = _SEALS.setdefault(connection.engine, {})
+    seal = known.get(key)
+    if seal is None:
+        policy = ledger.policy(session)
+        row = repo.latest_checkpoint(session)
+        seal = _Seal(str(policy), len(policy.witnesses),
+                     int(row.size) if row is not None else None,
+                     bytes(row.root) if row is not None else None,
+                     ledger.cosigned_note(session, int(row.size)) if row is not None else None)
+        known.clear()  # an older state is not seen again
+        known[key] = seal
+    return seal
 
 
 def _tlog_proof_text(index: int, path: Sequence[bytes], checkpoint: str) -> str:
@@ -833,19 +870,11 @@ def inclusion_proofs(session: Session, indexes: Sequence[int], size: int, *,
     todo = [i for i in indexes if i not in found]
     if not todo:
         return found
-    wanted: set[merkle.NodeId] = set()
-
-    def record(ids: Any) -> dict[merkle.NodeId, bytes]:
-        wanted.update(ids)
-        return {node: bytes(merkle.HASH_SIZE) for node in ids}
-
-    for index in todo:
-        merkle.inclusion_proof(index, size, record)
-    nodes = repo.fetch_nodes(session, wanted)
+    built = merkle.inclusion_proofs(todo, size, lambda ids: repo.fetch_nodes(session, ids))
     if root is not None and len(_PATHS) + len(todo) > _PATHS_MAX:
         _PATHS.clear()
     for index in todo:
-        found[index] = merkle.inclusion_proof(index, size, lambda _ids: nodes)
+        found[index] = built[index]
         if root is not None:
             _PATHS[(where, size, root, index)] = found[index]
     return found

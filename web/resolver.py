@@ -23,6 +23,7 @@ Lot pages are cached per ledger state (see :mod:`suyuan_web.pagecache`).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -36,8 +37,11 @@ from flask import (
     render_template,
     request,
 )
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime, get_locale, get_translations
 from flask_babel import gettext as _
+from flask_babel.speaklater import LazyString
+from jinja2 import pass_context
+from markupsafe import Markup
 from werkzeug.routing import PathConverter
 
 from suyuan.errors import MalformedInput, NotFound
@@ -51,7 +55,7 @@ from suyuan.interop.gs1 import (
 )
 from suyuan.storage.schema import SerialRow
 from suyuan_web import pagecache, provenance, scans, wording
-from suyuan_web.common import languages, public_base, reading
+from suyuan_web.common import database, languages, public_base, reading
 
 bp = Blueprint("resolver", __name__)
 
@@ -65,6 +69,8 @@ class _AnyPath(PathConverter):
 
 
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("dlpath", _AnyPath))
+bp.record_once(lambda state: setattr(state.app, "wsgi_app",
+                                     pagecache.FastPages(state.app, state.app.wsgi_app)))
 
 PRIMARY_KEYS = tuple(sorted(code for code, ai in APPLICATION_IDENTIFIERS.items()
                             if ai.is_dl_primary_key))
@@ -149,22 +155,79 @@ UNIT_SLOT = "<!--suyuan:unit-->"
 """Where a unit's page gets its per-request panel; ledger data cannot contain it (escaped)."""
 
 
+UNIT_SLOT_BYTES = UNIT_SLOT.encode()
+
+_WORDS: dict[str, SimpleNamespace] = {}
+
+
+def _words(lang: str) -> SimpleNamespace:
+    """:mod:`suyuan_web.wording` translated into ``lang`` once (per process), as safe markup
+    as the lazy strings are, so that a page does not translate a word each time it shows it."""
+    words = _WORDS.get(lang)
+    if words is None:
+        def resolved(value: Any) -> Any:
+            if isinstance(value, LazyString):
+                return Markup(str(value))
+            if isinstance(value, dict):
+                return {k: resolved(v) for k, v in value.items()}
+            return value
+        words = SimpleNamespace(**{name: resolved(value) for name, value in vars(wording).items()
+                                   if name.isupper()})
+        _WORDS[lang] = words
+    return words
+
+
+def _i18n() -> dict[str, Any]:
+    """``gettext`` and ``ngettext`` for one rendering, bound to this request's translations
+    (they behave as the ones Flask-Babel installs: new-style, formatted, safe when escaping),
+    so that each message does not look its translations up again."""
+    translations = get_translations()
+    plain, plural = translations.ugettext, translations.ungettext
+
+    @pass_context
+    def gettext(context: Any, string: str, **variables: Any) -> str:
+        text = plain(string)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables  # type: ignore[no-any-return]
+
+    @pass_context
+    def ngettext(context: Any, singular: str, plural_: str, num: int, **variables: Any) -> str:
+        variables.setdefault("num", num)
+        text = plural(singular, plural_, num)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables  # type: ignore[no-any-return]
+
+    return {"gettext": gettext, "ngettext": ngettext}
+
+
 def _page(link: DigitalLink, canonical: str, query: str, uri: str) -> Response:
-    """The consumer page: from the page cache while the ledger is unchanged; a unit's panel
-    (its scans) rendered for every request."""
+    """The consumer page: from the page cache while the ledger is unchanged (a lot's page as
+    the stored bytes, after one small query on a pooled connection); a unit's panel (its
+    scans) rendered for every request."""
     assert link.gtin is not None and link.lot is not None
     lang = str(get_locale() or "zh")
     cache = pagecache.pages()
+    key = (canonical, query, lang, uri)
+    cached = cache.get(key)
+    if cached is not None and link.serial is None:
+        state = pagecache.current_state(database().engine, link.lot)
+        if state == cached[0]:
+            request.environ[pagecache.WHOLE] = (link.lot, state)
+            return _with_links(make_response(cached[1]), uri)
+        cached = None
     summary = visitor = None
     now = scans.now_seconds()
     with reading() as session:
-        key = (canonical, query, lang, uri, pagecache.ledger_state(session, link.lot))
-        cached = cache.get(key)
+        state = pagecache.ledger_state(session, link.lot)
+        if cached is not None and cached[0] != state:
+            cached = None
         if cached is None:
             page = provenance.lot_page(session, link.gtin, link.lot, link.serial)
             unit = page.unit_info
         else:
-            html, unit = cached
+            _state, body, unit = cached
         if link.serial is not None:
             if scans.is_countable(request):
                 visitor = scans.visitor_id(request, _secret())
@@ -172,19 +235,22 @@ def _page(link: DigitalLink, canonical: str, query: str, uri: str) -> Response:
             summary = scans.summary(session, link.gtin, link.serial, visitor=visitor, now=now,
                                     region=region)
     if cached is None:
-        html = render_template("lot.html", page=page, words=wording, uri=uri, lang=lang,
-                               linkset_url=f"{uri}?linkType=linkset")
-        cache.put(key, (html, unit), len(html.encode()))
+        body = render_template("lot.html", page=page, words=_words(lang), uri=uri, lang=lang,
+                               linkset_url=f"{uri}?linkType=linkset", **_i18n()).encode()
+        cache.put(key, (state, body, unit), len(body))
     if link.serial is not None:
         scan_first = None
         if summary is not None and summary.first_at is not None:
             scan_first = format_datetime(datetime.fromtimestamp(summary.first_at, UTC),
                                          "yyyy-MM-dd HH:mm")
         panel = render_template("_unit.html", unit=unit, scan=summary, scan_first=scan_first,
-                                words=wording, warn_threshold=scans.warn_threshold())
-        html = html.replace(UNIT_SLOT, panel, 1)
-    response = make_response(html)
-    if link.serial is not None:
+                                words=_words(lang), warn_threshold=scans.warn_threshold(),
+                                **_i18n())
+        body = body.replace(UNIT_SLOT_BYTES, panel.encode(), 1)
+    response = make_response(body)
+    if link.serial is None:
+        request.environ[pagecache.WHOLE] = (link.lot, state)
+    else:
         response.headers["Cache-Control"] = "no-store"
         if visitor is not None and summary is not None and summary.this_visit_counts:
             scans.count_after_response(response, request, link.gtin, link.serial, visitor, now)

@@ -829,3 +829,28 @@ def test_compact_range_refuses_hashes_that_do_not_fit_its_size() -> None:
 def test_compact_range_load_fails_when_storage_omits_a_node() -> None:
     with pytest.raises(ProofError, match=r"\(2, 2\) is missing"):
         CompactRange.load(13, RecordingStore(13, drop=[(2, 2)]).fetch)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_inclusion_proofs_of_many_leaves_match_one_by_one_with_one_fetch(data: st.DataObject
+                                                                          ) -> None:
+    size = data.draw(tree_sizes)
+    indexes = data.draw(st.lists(st.integers(0, size - 1), max_size=20))
+    store = RecordingStore(size)
+    proofs = merkle.inclusion_proofs(indexes, size, store.fetch)
+    assert len(store.calls) <= 1
+    assert list(proofs) == list(dict.fromkeys(indexes))
+    for index in indexes:
+        assert proofs[index] == merkle.inclusion_proof(index, size, RecordingStore(size).fetch)
+
+
+def test_inclusion_proofs_refuse_what_inclusion_proof_refuses() -> None:
+    store = RecordingStore(8, drop=[(0, 1)])
+    with pytest.raises(ProofError):
+        merkle.inclusion_proofs([0, 8], 8, store.fetch)
+    with pytest.raises(MalformedInput):
+        merkle.inclusion_proofs([-1], 8, store.fetch)
+    with pytest.raises(ProofError):
+        merkle.inclusion_proofs([0], 8, store.fetch)           # node (0, 1) is missing
+    assert merkle.inclusion_proofs([], 8, store.fetch) == {}

@@ -21,7 +21,7 @@ from suyuan.errors import VerificationError
 from suyuan.model import Statement, new_nonce, sign_statement
 from suyuan.storage import repo
 from suyuan.storage.db import Database
-from suyuan_web import pagecache, provenance
+from suyuan_web import pagecache, provenance, resolver
 from tests.web.browser import watched_page
 from tests.web.conftest import Dalian, make_app, seal
 
@@ -426,6 +426,46 @@ def test_a_cached_page_changes_when_the_ledger_does(dalian: Dalian) -> None:
         proven = get(client, path)
         assert "not yet in a signed checkpoint" not in proven
         assert all(e["proof"] for e in proofs_json(proven)["entries"])
+    finally:
+        app.extensions["suyuan.db"].dispose()
+
+
+def test_a_page_asked_again_is_answered_whole_until_the_lot_changes(
+        dalian: Dalian, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make_app(dalian.url)
+    try:
+        client = app.test_client()
+        path = f"/01/{CHERRY}/10/{CHERRY_LOT}"
+        asked = {"Accept-Language": "en", "User-Agent": "curl/8.5"}
+        first = client.get(path, headers=asked)
+        views: list[str] = []
+        page = resolver._page
+        monkeypatch.setattr(resolver, "_page", lambda *a: views.append(a[1]) or page(*a))
+        again = client.get(path, headers={**asked, "User-Agent": "another browser"})
+        assert views == []                                # answered in front of the app
+        assert again.data == first.data and again.headers == first.headers
+        assert "Content-Security-Policy" in again.headers and "Link" in again.headers
+        zh = client.get(path, headers={**asked, "Accept-Language": "zh"})
+        assert views == [path] and zh.data != first.data  # another language: the app
+        client.get(f"{path}?lang=en", headers=asked)      # a query: the app
+        assert len(views) == 2
+        _append(dalian, "jinzhou-cherry-coop", "storing", {
+            "lot": CHERRY_LOT, "location": "jz-packhouse",
+            "event_time": "2026-06-07T08:00:00+08:00",
+            "readings": [{"time": "2026-06-07T07:00:00+08:00", "celsius": "1.0"}]})
+        after = client.get(path, headers=asked)
+        assert len(views) == 3 and after.data != first.data and b"Storage" in after.data
+        assert client.get(path, headers=asked).data == after.data and len(views) == 3
+    finally:
+        app.extensions["suyuan.db"].dispose()
+
+
+def test_the_page_cache_size_is_a_setting(dalian: Dalian) -> None:
+    app = make_app(dalian.url)
+    app.config["PAGE_CACHE_BYTES"] = 12345
+    try:
+        with app.app_context():
+            assert pagecache.pages().max_bytes == 12345
     finally:
         app.extensions["suyuan.db"].dispose()
 
