@@ -29,12 +29,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header, parse_cookie
+
+from suyuan_web.common import LANG_COOKIE
 
 TTL_SECONDS = 30.0
 MAX_BYTES = 128 * 1024 * 1024
@@ -144,23 +148,25 @@ WHOLE = "suyuan.whole_page"
 """The WSGI environ key by which the resolver marks a response as a lot's page that may be
 kept whole: its value is ``(lot, state)``."""
 
-_NOT_KEYED = frozenset({
-    "HTTP_USER_AGENT", "HTTP_CONNECTION", "HTTP_KEEP_ALIVE", "HTTP_REFERER", "HTTP_DNT",
-    "HTTP_CACHE_CONTROL", "HTTP_PRAGMA", "HTTP_UPGRADE_INSECURE_REQUESTS", "HTTP_PRIORITY",
-    "HTTP_ACCEPT_ENCODING", "HTTP_TE", "HTTP_X_REQUEST_ID",
-})
-"""Request headers no page depends on (the scan panel of a unit does, but it is never kept
-whole)."""
+def request_key(environ: dict[str, Any], languages: Sequence[str]) -> Hashable:
+    """What a lot's page asked for by a GET without a query depends on, and nothing else:
+    the address (path, scheme, host: Digital Links fall back to the request's host), the
+    ``Accept`` header (page, linkset or JSON) and the language the site would choose (its
+    cookie, else ``Accept-Language`` negotiated exactly as :func:`select_locale` does).
 
-
-def request_key(environ: dict[str, Any]) -> Hashable:
-    """Everything in a GET without a query that a lot's page could depend on."""
+    Per-visitor headers (user agent, proxies' ``X-Forwarded-For``, request ids, other
+    cookies) are left out, so every phone asking for the same page in the same language
+    shares one kept response."""
+    cookie = parse_cookie(environ.get("HTTP_COOKIE", "")).get(LANG_COOKIE)
+    if cookie in languages:
+        language = cookie
+    else:
+        accepted = parse_accept_header(environ.get("HTTP_ACCEPT_LANGUAGE"), LanguageAccept)
+        language = accepted.best_match(languages) or languages[0]
     return ("whole", environ.get("SCRIPT_NAME"), environ.get("PATH_INFO"),
             environ.get("RAW_URI") or environ.get("REQUEST_URI"), environ.get("wsgi.url_scheme"),
-            environ.get("SERVER_NAME"), environ.get("SERVER_PORT"),
-            tuple(sorted((k, v) for k, v in environ.items()
-                         if k.startswith("HTTP_") and k not in _NOT_KEYED and not
-                         k.startswith("HTTP_SEC_"))))
+            environ.get("HTTP_HOST"), environ.get("SERVER_NAME"), environ.get("SERVER_PORT"),
+            environ.get("HTTP_ACCEPT"), language)
 
 
 class FastPages:
@@ -175,7 +181,7 @@ class FastPages:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING"):
             return self.wsgi_app(environ, start_response)
-        key = request_key(environ)
+        key = request_key(environ, self.app.config["LANGUAGES"])
         cache: PageCache | None = self.app.extensions.get(CACHE)
         hit = cache.get(key) if cache is not None else None
         if hit is not None:

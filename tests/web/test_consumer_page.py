@@ -443,19 +443,32 @@ def test_a_page_asked_again_is_answered_whole_until_the_lot_changes(
         monkeypatch.setattr(resolver, "_page", lambda *a: views.append(a[1]) or page(*a))
         again = client.get(path, headers={**asked, "User-Agent": "another browser"})
         assert views == []                                # answered in front of the app
+        # Another phone behind the proxy, whose languages also negotiate to English: the same
+        # kept response (per-visitor headers and other cookies are not part of the key).
+        other = client.get(path, headers={
+            "Accept-Language": "en-GB,en;q=0.9,fr;q=0.5", "User-Agent": "phone",
+            "X-Forwarded-For": "203.0.113.9", "X-Request-Id": "abc"})
+        assert views == [] and other.data == first.data
         assert again.data == first.data and again.headers == first.headers
         assert "Content-Security-Policy" in again.headers and "Link" in again.headers
         zh = client.get(path, headers={**asked, "Accept-Language": "zh"})
         assert views == [path] and zh.data != first.data  # another language: the app
+        chooser = app.test_client()
+        chooser.set_cookie("lang", "en")
+        chosen = chooser.get(path, headers={"Accept-Language": "zh"})
+        assert len(views) == 1 and chosen.data == first.data  # the language cookie wins
+        views.clear()
+        client.get(path, headers={**asked, "Accept-Language": "zh"})
+        assert views == []                                # zh is now kept too
         client.get(f"{path}?lang=en", headers=asked)      # a query: the app
-        assert len(views) == 2
+        assert len(views) == 1
         _append(dalian, "jinzhou-cherry-coop", "storing", {
             "lot": CHERRY_LOT, "location": "jz-packhouse",
             "event_time": "2026-06-07T08:00:00+08:00",
             "readings": [{"time": "2026-06-07T07:00:00+08:00", "celsius": "1.0"}]})
         after = client.get(path, headers=asked)
-        assert len(views) == 3 and after.data != first.data and b"Storage" in after.data
-        assert client.get(path, headers=asked).data == after.data and len(views) == 3
+        assert len(views) == 2 and after.data != first.data and b"Storage" in after.data
+        assert client.get(path, headers=asked).data == after.data and len(views) == 2
     finally:
         app.extensions["suyuan.db"].dispose()
 
