@@ -1095,12 +1095,12 @@ def machine_info(cores: int) -> dict[str, Any]:
     }
 
 
-def _git_state() -> str:
-    """The commit of the ``suyuan`` package measured, and whether it had uncommitted changes
-    (``SUYUAN_BENCH_REVISION`` names it when the package is an exported snapshot)."""
+def _git_state(package: Any = None) -> str:
+    """The commit of ``package`` (default ``suyuan``) as measured, and whether it had
+    uncommitted changes (``SUYUAN_BENCH_REVISION`` names it for an exported snapshot)."""
     if os.environ.get("SUYUAN_BENCH_REVISION"):
         return os.environ["SUYUAN_BENCH_REVISION"]
-    root = Path(suyuan.__file__).resolve().parent
+    root = Path((package or suyuan).__file__).resolve().parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
                               capture_output=True, timeout=10).stdout.strip()

@@ -703,15 +703,7 @@ def web_git_state() -> str:
     """The commit of the ``suyuan_web`` package measured, and whether it had local changes."""
     import suyuan_web
 
-    root = Path(suyuan_web.__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
-                              capture_output=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=root,
-                               text=True, capture_output=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-    return f"{head} ({root})" + (" + uncommitted changes" if dirty else "") if head else "?"
+    return ledger_bench._git_state(suyuan_web)
 
 
 # --- main --------------------------------------------------------------------------------------
