@@ -93,7 +93,7 @@ def main() -> None:
     DEMO_DIR.mkdir()
     print("Suyuan (溯源) demo: the Dalian traceability ledger on SQLite, in ./demo-data")
     print("Keys are encrypted with a demo passphrase (set SUYUAN_KEY_PASSPHRASE to choose one).")
-    print("All actors, codes and GTINs are fictitious; pesticide limits are demo values.")
+    print("All actors, codes and GTINs are fictitious; pesticide, cold-chain and yield limits are demo values.")
 
     step(1, "Create the ledger: schema, the log's signing key and the registrar (entry 0).")
     run("init", "--origin", "ledger.suyuan.example/dalian")

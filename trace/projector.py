@@ -18,12 +18,27 @@ from suyuan.storage.schema import (
     SerialRow,
     ShipmentLotRow,
     ShipmentRow,
+    YieldLimitRow,
 )
-from suyuan.supply import SupplyState, record_event, substance, to_unit
+from suyuan.supply import (
+    MASS_IN_KG,
+    SupplyState,
+    parse_event_time,
+    record_event,
+    substance,
+    to_unit,
+)
 
 
 def _text(value: Decimal) -> str:
     return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+
+
+def _net_kg(net_content: tuple[Decimal, str] | None) -> str | None:
+    if net_content is None:
+        return None
+    amount, unit = net_content
+    return _text(amount * MASS_IN_KG[unit])
 
 
 def _add_holding(state: SupplyState, lot: str, actor: str, amount: Decimal) -> None:
@@ -39,7 +54,8 @@ def _new_lot(state: SupplyState, code: str, gtin: str, owner: str, amount: Decim
     state.created_lots.add(code)
     state.remember(LotRow(code=code, gtin=gtin, owner=owner, unit=unit,
                              quantity=_text(amount), location=location, created_at=index,
-                             created_kind=kind, created_time=when, status="active"))
+                             created_kind=kind, created_time=when, status="active",
+                             changed_at=index))
     _add_holding(state, code, owner, amount)
 
 
@@ -81,7 +97,7 @@ def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -
             gtin=body["gtin"], name_zh=body["name_zh"], name_en=body.get("name_en"),
             commodity=body["commodity"], variety=body.get("variety"), unit=body["unit"],
             food_category=body.get("food_category"), ftl=body.get("ftl", False), owner=actor,
-            registered_at=index))
+            registered_at=index, net_kg=_net_kg(body.get("net_content"))))
     elif kind == "limits_published":
         for row in body["limits"]:
             session.add(LimitRow(
@@ -99,6 +115,14 @@ def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -
             session.add(ColdChainLimitRow(
                 commodity=row["commodity"], max_celsius=_text(row["max_celsius"]),
                 max_gap_minutes=row["max_gap_minutes"], entry=index))
+        for row in body.get("yields", []):
+            existing = session.get(YieldLimitRow, (row["commodity"], row["process"]))
+            if existing is not None:
+                session.delete(existing)
+                session.flush()
+            session.add(YieldLimitRow(
+                commodity=row["commodity"], process=row["process"], min_ratio=_text(row["min"]),
+                max_ratio=_text(row["max"]), entry=index))
     elif kind == "planting":
         unit = state.require_product(body["product"]).unit
         _new_lot(state, body["lot"], body["product"], actor, Decimal(0), unit,
@@ -165,6 +189,12 @@ def apply(state: SupplyState, st: Statement, body: dict[str, Any], index: int) -
                                        received_quantity=None))
             record_event(state, code, index, st, when)
     elif kind == "transport":
+        shipment = state.shipment(body["shipment"])
+        assert shipment is not None
+        latest = max(raw["readings"], key=lambda r: parse_event_time(r["time"]))["time"]
+        if (shipment.last_reading_time is None
+                or parse_event_time(latest) > parse_event_time(shipment.last_reading_time)):
+            shipment.last_reading_time = latest
         for row in state.shipment_lots(body["shipment"]):
             record_event(state, row.lot, index, st, when)
     elif kind == "receiving":

@@ -43,6 +43,7 @@ from suyuan.storage.schema import (
     SerialRow,
     ShipmentLotRow,
     ShipmentRow,
+    YieldLimitRow,
     metadata,
 )
 
@@ -92,6 +93,8 @@ class SupplyState:
         self.created_lots: set[str] = set()
         self.batch_leaves: dict[int, bytes] = {}
         self.recorded_events: set[tuple[str, int]] = set()
+        self.touched: set[str] = set()
+        """Lots the statement being applied records an event for."""
         # Rows read or written in this transaction, held strongly (the session's identity
         # map holds clean rows weakly) and including misses: every rule family and the
         # projector ask for the same lot, holding and shipment rows.
@@ -215,6 +218,9 @@ class SupplyState:
     def cold_chain(self, commodity: str) -> ColdChainLimitRow | None:
         return self.session.get(ColdChainLimitRow, commodity)
 
+    def yield_limit(self, commodity: str, process: str) -> YieldLimitRow | None:
+        return self.session.get(YieldLimitRow, (commodity, process))
+
     def downstream(self, lot: str) -> list[str]:
         """``lot`` and every lot made from it, breadth first (cycles are cut)."""
         from suyuan.lineage import descendants
@@ -275,6 +281,7 @@ def apply(state: SupplyState, statement: Statement, index: int, alerts: list[Ale
     from suyuan import rules
 
     spec = KINDS.get(statement.kind)
+    state.touched = set()
     if spec is not None:
         rules.apply(state, statement, spec.validate(statement.body), index)
     elif statement.kind == "note" and state.lot_exists(statement.body.get("lot", "")):
@@ -282,10 +289,31 @@ def apply(state: SupplyState, statement: Statement, index: int, alerts: list[Ale
     for alert in alerts:
         state.session.add(AlertRow(entry=index, lot=alert.lot, rule=alert.rule,
                                    severity=alert.severity, message=alert.message, status="open"))
+        if alert.lot is not None:
+            state.touched.add(alert.lot)
+    _mark_changed(state, index)
+
+
+def _mark_changed(state: SupplyState, index: int) -> None:
+    """Stamp ``changed_at`` on every lot whose history this statement changed: the lots it
+    recorded an event or alert for and everything made from them, whose pages show their
+    ancestors' events. A lot made by this very statement has nothing made from it yet."""
+    for code in sorted(state.touched):
+        lot = state.lot(code)
+        if lot is None:
+            continue
+        if lot.created_at == index:
+            lot.changed_at = index
+            continue
+        for affected in state.downstream(code):
+            row = state.lot(affected)
+            if row is not None and (row.changed_at or -1) < index:
+                row.changed_at = index
 
 
 def record_event(state: SupplyState, lot: str, index: int, statement: Statement,
                  event_time: str | None) -> None:
+    state.touched.add(lot)
     if (lot, index) not in state.recorded_events:
         state.recorded_events.add((lot, index))
         state.session.add(LotEventRow(lot=lot, entry=index, kind=statement.kind,

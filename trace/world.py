@@ -60,6 +60,12 @@ def limits_body(folder: Path) -> list[dict[str, Any]]:
             {"commodity": r["commodity"], "max_celsius": r["max_celsius"],
              "max_gap_minutes": int(r["max_gap_minutes"])} for r in rows
         ]
+    with open(folder / "yield_limits.csv", encoding="utf-8") as handle:
+        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+        bodies[-1]["yields"] = [
+            {"commodity": r["commodity"], "process": r["process"], "min": r["min"],
+             "max": r["max"]} for r in rows
+        ]
     return bodies
 
 
@@ -80,9 +86,13 @@ def load_world(
     keys = dict(keys or {})
     clock = _Clock()
 
+    with db.reader() as session, session.begin():
+        origin = ledger.origin(session)
+
     def sign(actor: str, key: crypto.SigningKey, kind: str, body: dict[str, Any]) -> Any:
         statement = Statement(kind=kind, actor=actor, key_id=crypto.key_id(actor, key.public_key)
-                              .hex(), time=clock.next(body), nonce=new_nonce(), body=body)
+                              .hex(), time=clock.next(body), nonce=new_nonce(), body=body,
+                              log=origin)
         return sign_statement(statement, key)
 
     def append(batch: list[Any], what: str) -> None:

@@ -557,3 +557,248 @@ def test_packing_cannot_make_mass(chain: Chain) -> None:
                          output={"lot": "OK", "product": DRIED, "quantity": q("1.9")},
                          location="dl-packhouse", event_time=t(2))
     assert alerts == ()
+
+
+# --- cold-chain gaps across a shipment's statements ----------------------------------------------
+
+
+def _ship(c: Chain, shipment: str = "SH-C", day: int = 1, hour: int = 12) -> None:
+    c.ok(c.farm, "shipping", shipment=shipment, lots=[{"lot": "JZ-0601", "quantity": q("100")}],
+         to="dl-packer", location="jz-orchard-1", to_location="dl-packhouse",
+         event_time=t(day, hour), carrier="sf-cold")
+
+
+def _readings(*times: str, celsius: str = "2.5") -> list[dict[str, str]]:
+    return [{"time": when, "celsius": celsius} for when in times]
+
+
+def _receive(c: Chain, shipment: str = "SH-C", when: str = t(1, 16), kg: str = "100"
+             ) -> tuple[supply.Alert, ...]:
+    _, alerts = c.ok(c.packer, "receiving", shipment=shipment, location="dl-packhouse",
+                     lots=[{"lot": "JZ-0601", "quantity": q(kg)}], event_time=when)
+    return alerts
+
+
+def test_transit_readings_that_cover_the_trip_raise_nothing(chain: Chain) -> None:
+    _harvest(chain)
+    _ship(chain)
+    for first, second in ((t(1, 12, 30), t(1, 13, 20)), (t(1, 14, 10), t(1, 15, 0))):
+        _, alerts = chain.ok(chain.carrier, "transport", shipment="SH-C", event_time=second,
+                             readings=_readings(first, second))
+        assert alerts == ()
+    assert _receive(chain, when=t(1, 15, 40)) == ()
+
+
+def test_a_hole_between_two_transport_statements_raises_a_gap_alert(chain: Chain) -> None:
+    _harvest(chain)
+    _ship(chain)
+    chain.ok(chain.carrier, "transport", shipment="SH-C", event_time=t(1, 13),
+             readings=_readings(t(1, 12, 30), t(1, 13)))
+    # Each statement is regular within itself; the 3-hour hole is between them.
+    _, alerts = chain.ok(chain.carrier, "transport", shipment="SH-C", event_time=t(1, 16, 30),
+                         readings=_readings(t(1, 16), t(1, 16, 30)))
+    assert [a.rule for a in alerts] == ["cold_chain_gap"]
+    assert "180 minutes after the previous reading" in alerts[0].message
+    assert alerts[0].lot == "JZ-0601"
+    assert _receive(chain, when=t(1, 17)) == ()
+
+
+def test_a_first_reading_long_after_shipping_raises_a_gap_alert(chain: Chain) -> None:
+    _harvest(chain)
+    _ship(chain)
+    _, alerts = chain.ok(chain.carrier, "transport", shipment="SH-C", event_time=t(1, 14, 30),
+                         readings=_readings(t(1, 14), t(1, 14, 30)))
+    assert [a.rule for a in alerts] == ["cold_chain_gap"]
+    assert "120 minutes after shipping" in alerts[0].message
+
+
+def test_readings_recorded_late_for_earlier_times_do_not_hide_or_invent_a_gap(
+    chain: Chain,
+) -> None:
+    _harvest(chain)
+    _ship(chain)
+    chain.ok(chain.carrier, "transport", shipment="SH-C", event_time=t(1, 14),
+             readings=_readings(t(1, 12, 30), t(1, 13, 20), t(1, 14)))
+    # An upload of readings already covered by the previous one changes nothing.
+    _, alerts = chain.ok(chain.carrier, "transport", shipment="SH-C", event_time=t(1, 14, 5),
+                         readings=_readings(t(1, 12, 40), t(1, 13, 30)))
+    assert alerts == ()
+    assert _receive(chain, when=t(1, 14, 50)) == ()
+
+
+def test_a_shipment_that_arrives_without_recent_readings_raises_a_gap_alert(
+    chain: Chain,
+) -> None:
+    _harvest(chain, kg="500")
+    _ship(chain)  # 12:00, never a reading
+    alerts = _receive(chain, kg="60")
+    assert [a.rule for a in alerts] == ["cold_chain_gap"]
+    assert "240 minutes after it left with no temperature reading" in alerts[0].message
+    # The rest of the same shipment arriving later is not counted again.
+    assert _receive(chain, when=t(1, 18), kg="40") == ()
+    # Readings that stop two hours before arrival.
+    _ship(chain, shipment="SH-D", day=2, hour=8)
+    chain.ok(chain.carrier, "transport", shipment="SH-D", event_time=t(2, 9),
+             readings=_readings(t(2, 8, 30), t(2, 9)))
+    alerts = _receive(chain, shipment="SH-D", when=t(2, 11))
+    assert [a.rule for a in alerts] == ["cold_chain_gap"]
+    assert "after its last reading" in alerts[0].message
+    # A short trip needs no readings.
+    _ship(chain, shipment="SH-E", day=3, hour=8)
+    assert _receive(chain, shipment="SH-E", when=t(3, 8, 45)) == ()
+
+
+# --- yields in counted units and against a published tolerance -----------------------------------
+
+
+NET_BOX = gtin("4")
+BARE_BOX = gtin("5")
+
+
+def _boxes(c: Chain) -> None:
+    c.ok(c.packer, "product_registered", gtin=NET_BOX, name_zh="美早大樱桃礼盒 2kg",
+         commodity="cherry", unit="XBX", food_category="cherry", net_content=q("2"))
+    c.ok(c.packer, "product_registered", gtin=BARE_BOX, name_zh="大樱桃散盒",
+         commodity="cherry", unit="XBX", food_category="cherry")
+
+
+def test_boxes_are_weighed_by_their_net_content(chain: Chain) -> None:
+    _harvest(chain)
+    _to_packer(chain)
+    _boxes(chain)
+    _, alerts = chain.ok(chain.packer, "packing",
+                         inputs=[{"lot": "JZ-0601", "quantity": q("100")}],
+                         output={"lot": "BOX-OK", "product": NET_BOX, "quantity": q("48", "XBX")},
+                         location="dl-packhouse", event_time=t(2))
+    assert alerts == ()
+    # 60 boxes of 2 kg from 100 kg of cherries: mass made from nothing.
+    _, alerts = chain.ok(chain.packer, "packing",
+                         inputs=[{"lot": "JZ-0601", "quantity": q("100")}],
+                         output={"lot": "BOX-BIG", "product": NET_BOX,
+                                 "quantity": q("60", "XBX")},
+                         location="dl-packhouse", event_time=t(2))
+    assert [a.rule for a in alerts] == ["yield"]
+    assert "1.200 (120 kg from 100 kg)" in alerts[0].message
+    # Boxes of a product without a net content cannot be weighed: nothing is judged.
+    _, alerts = chain.ok(chain.packer, "packing",
+                         inputs=[{"lot": "JZ-0601", "quantity": q("100")}],
+                         output={"lot": "BOX-BARE", "product": BARE_BOX,
+                                 "quantity": q("500", "XBX")},
+                         location="dl-packhouse", event_time=t(2))
+    assert alerts == ()
+
+
+def test_counted_inputs_are_weighed_too(chain: Chain) -> None:
+    _harvest(chain)
+    _to_packer(chain)
+    _boxes(chain)
+    chain.ok(chain.packer, "packing", inputs=[{"lot": "JZ-0601", "quantity": q("100")}],
+             output={"lot": "BOX-IN", "product": NET_BOX, "quantity": q("40", "XBX")},
+             location="dl-packhouse", event_time=t(2))
+    base = {"inputs": [{"lot": "BOX-IN", "quantity": q("10", "XBX")}], "process": "process",
+            "location": "dl-packhouse", "event_time": t(3), "yield_min": "0.1",
+            "yield_max": "0.3"}
+    _, alerts = chain.ok(chain.packer, "transformation", **base,
+                         outputs=[{"lot": "DRY-A", "product": DRIED, "quantity": q("4")}])
+    assert alerts == ()  # 4 kg from 10 boxes × 2 kg
+    _, alerts = chain.ok(chain.packer, "transformation", **base,
+                         outputs=[{"lot": "DRY-B", "product": DRIED, "quantity": q("12")}])
+    assert [a.rule for a in alerts] == ["yield"]
+    assert "(12 kg from 20 kg)" in alerts[0].message
+
+
+def test_a_published_yield_tolerance_binds_whatever_the_processor_declares(chain: Chain) -> None:
+    _harvest(chain)
+    _to_packer(chain)
+    chain.ok(chain.regulator, "limits_published", standard="DL-YIELD-2026",
+             effective_from="2026-01-01", source="demo values", demo_values=True, limits=[],
+             yields=[{"commodity": "cherry", "process": "process", "min": "0.12",
+                      "max": "0.25"}])
+    base = {"inputs": [{"lot": "JZ-0601", "quantity": q("100")}], "process": "process",
+            "location": "dl-packhouse", "event_time": t(2), "yield_min": "0", "yield_max": "1"}
+    _, alerts = chain.ok(chain.packer, "transformation", **base, outputs=[
+        {"lot": "DRY-P1", "product": DRIED, "quantity": q("20")}])
+    assert alerts == ()
+    _, alerts = chain.ok(chain.packer, "transformation", **base, outputs=[
+        {"lot": "DRY-P2", "product": DRIED, "quantity": q("50")}])
+    assert [a.rule for a in alerts] == ["yield"]
+    assert "published 0.12-0.25 for process of cherry" in alerts[0].message
+    assert "declared" not in alerts[0].message
+    # A later publication replaces the earlier one for that commodity and process.
+    chain.ok(chain.regulator, "limits_published", standard="DL-YIELD-2026b",
+             effective_from="2026-01-01", source="demo values", demo_values=True, limits=[],
+             yields=[{"commodity": "cherry", "process": "process", "min": "0.1",
+                      "max": "0.6"}])
+    _, alerts = chain.ok(chain.packer, "transformation", **base, outputs=[
+        {"lot": "DRY-P3", "product": DRIED, "quantity": q("40")}])
+    assert alerts == ()  # 0.4: outside the first publication, inside the second
+
+
+@pytest.mark.parametrize("kind, body, message", [
+    ("product_registered", {"gtin": gtin("6"), "name_zh": "盒", "commodity": "cherry",
+                            "unit": "XBX", "net_content": q("2", "XBX")}, "net mass of one unit"),
+    ("limits_published", {"standard": "x", "effective_from": "2026-01-01", "source": "x",
+                          "demo_values": True, "limits": [],
+                          "yields": [{"commodity": "cherry", "process": "process",
+                                      "min": "0.5", "max": "0.2"}]}, "is above max"),
+    ("limits_published", {"standard": "x", "effective_from": "2026-01-01", "source": "x",
+                          "demo_values": True, "limits": [],
+                          "yields": [{"commodity": "cherry", "process": "boil",
+                                      "min": "0.1", "max": "0.2"}]}, "process"),
+])
+def test_malformed_net_content_or_yield_tolerance_is_refused(chain: Chain, kind: str, body: dict,
+                                                             message: str) -> None:
+    actor = chain.regulator if kind == "limits_published" else chain.packer
+    error = chain.refused(actor, kind, MalformedInput, **body)
+    assert message in str(error)
+
+
+def test_rebuild_restores_transit_readings_net_content_and_published_yields(chain: Chain) -> None:
+    test_a_published_yield_tolerance_binds_whatever_the_processor_declares(chain)
+    _boxes(chain)
+    chain.ok(chain.farm, "harvest", lot="JZ-0611", product=CHERRY, quantity=q("80"),
+             location="jz-orchard-1", event_time=t(11))
+    chain.ok(chain.farm, "shipping", shipment="SH-R", to="dl-packer", location="jz-orchard-1",
+             lots=[{"lot": "JZ-0611", "quantity": q("80")}], event_time=t(11, 12),
+             carrier="sf-cold")
+    chain.ok(chain.carrier, "transport", shipment="SH-R", event_time=t(11, 13),
+             readings=_readings(t(11, 12, 30), t(11, 13)))
+    before = _snapshot(chain.world.db)
+    assert before["yield_limits"]
+    assert any("2" in row for row in before["products"])
+    assert any(t(11, 13) in row for row in before["shipments"])
+    with chain.world.db.writer() as session, session.begin():
+        assert supply.rebuild(session).replay_rejections == 0
+    assert _snapshot(chain.world.db) == before
+
+
+def _changed_at(c: Chain) -> dict[str, int | None]:
+    from suyuan.storage.schema import LotRow
+    with c.world.db.reader() as session, session.begin():
+        return {row.code: row.changed_at for row in session.scalars(select(LotRow))}
+
+
+def test_a_lots_history_changes_with_its_own_events_and_its_ancestors(chain: Chain) -> None:
+    harvest, _ = _harvest(chain)
+    _to_packer(chain)
+    packed, _ = chain.ok(chain.packer, "packing", inputs=[{"lot": "JZ-0601", "quantity": q("10")}],
+                         output={"lot": "BOX-H", "product": CHERRY_BOX,
+                                 "quantity": q("5", "XBX")},
+                         location="dl-packhouse", event_time=t(2))
+    other, _ = chain.ok(chain.farm, "harvest", lot="JZ-OTHER", product=CHERRY, quantity=q("5"),
+                        location="jz-orchard-1", event_time=t(2))
+    stamps = _changed_at(chain)
+    assert stamps["BOX-H"] == packed and stamps["JZ-OTHER"] == other
+    assert stamps["JZ-0601"] == packed  # packing took from it: an event of the harvest lot
+    # A late test of the harvest lot changes the box's history too, not the unrelated lot's.
+    tested, _ = chain.ok(chain.lab, "test", lot="JZ-0601", event_time=t(3), results=[
+        {"analyte": "吡虫啉", "value": "0.01", "unit": "mg/kg"}])
+    stamps = _changed_at(chain)
+    assert stamps["JZ-0601"] == stamps["BOX-H"] == tested
+    assert stamps["JZ-OTHER"] == other
+    # An event of the box leaves its ancestor alone.
+    stored, _ = chain.ok(chain.packer, "storing", lot="BOX-H", location="dl-packhouse",
+                       event_time=t(3, 9))
+    stamps = _changed_at(chain)
+    assert stamps["BOX-H"] == stored and stamps["JZ-0601"] == tested
+    assert harvest < packed < tested < stored

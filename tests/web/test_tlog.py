@@ -25,6 +25,9 @@ from tests.web.conftest import ORIGIN, WITNESS, Dalian, make_app, seal
 
 WIDTH = 256
 JSON = {"Accept": "application/json"}
+SIZE = 119
+"""Entries of the Dalian log (genesis, actors, limits, places, products, the six chains): one
+partial tile. It changes when fixtures/dalian/world.json does."""
 
 # --------------------------------------------------------------------------------------------
 # An independent RFC 9162 §2.1 implementation: the mirror trusts nothing the log computed.
@@ -167,10 +170,10 @@ def seal_log(dalian: Dalian) -> int:
 
 @pytest.fixture
 def grown(dalian_any: Dalian) -> Dalian:
-    """The Dalian log (on SQLite, then on PostgreSQL) grown past two full tiles (557 entries)
+    """The Dalian log (on SQLite, then on PostgreSQL) grown past two full tiles (SIZE + 450 entries)
     and sealed again."""
-    assert append_notes(dalian_any, 450) == 557
-    assert seal_log(dalian_any) == 557
+    assert append_notes(dalian_any, 450) == SIZE + 450
+    assert seal_log(dalian_any) == SIZE + 450
     return dalian_any
 
 
@@ -188,18 +191,18 @@ def grown_app(grown: Dalian) -> Iterator[Flask]:
 def test_a_mirror_rebuilds_the_dalian_log_from_the_tiles_alone(
         reader: FlaskClient, dalian_master: Dalian) -> None:
     m = mirror(reader, dalian_master)
-    assert m.checkpoint.size == 107
-    assert sorted(m.bodies) == ["tile/0/000.p/107", "tile/entries/000.p/107"]
+    assert m.checkpoint.size == SIZE
+    assert sorted(m.bodies) == [f"tile/0/000.p/{SIZE}", f"tile/entries/000.p/{SIZE}"]
     check_mirror(m)
 
 
-def test_a_mirror_of_557_entries_uses_full_partial_and_level_1_tiles(
+def test_a_mirror_of_more_than_512_entries_uses_full_partial_and_level_1_tiles(
         grown_app: Flask, grown: Dalian) -> None:
     m = mirror(grown_app.test_client(), grown)
-    assert m.checkpoint.size == 557
+    assert m.checkpoint.size == SIZE + 450
     assert sorted(m.bodies) == [
-        "tile/0/000", "tile/0/001", "tile/0/002.p/45", "tile/1/000.p/2",
-        "tile/entries/000", "tile/entries/001", "tile/entries/002.p/45",
+        "tile/0/000", "tile/0/001", f"tile/0/002.p/{SIZE + 450 - 512}", "tile/1/000.p/2",
+        "tile/entries/000", "tile/entries/001", f"tile/entries/002.p/{SIZE + 450 - 512}",
     ]
     check_mirror(m)
     # The level-1 hashes are the roots of the two full level-0 tiles, as the spec defines.
@@ -213,7 +216,7 @@ def test_a_mirror_detects_a_tile_that_disagrees_with_the_entries(
         reader: FlaskClient, dalian_master: Dalian) -> None:
     """The checks above can fail: one flipped bit in a tile or an entry is caught."""
     m = mirror(reader, dalian_master)
-    path = "tile/0/000.p/107"
+    path = f"tile/0/000.p/{SIZE}"
     m.bodies[path] = m.bodies[path][:40] + bytes([m.bodies[path][40] ^ 1]) + m.bodies[path][41:]
     with pytest.raises(AssertionError):
         check_mirror(m)
@@ -228,31 +231,32 @@ def test_a_mirror_detects_a_tile_that_disagrees_with_the_entries(
 
 
 def test_published_tiles_stay_byte_identical_as_the_log_grows(dalian: Dalian) -> None:
-    assert append_notes(dalian, 300) == 407
-    assert seal_log(dalian) == 407
+    assert append_notes(dalian, 300) == SIZE + 300
+    assert seal_log(dalian) == SIZE + 300
     app = make_app(dalian.url)
     client = app.test_client()
-    first_paths = ["tile/0/000", "tile/entries/000", "tile/0/001.p/151",
-                   "tile/entries/001.p/151", "tile/1/000.p/1"]
+    part = SIZE + 300 - 256  # leaves in the second, partial tile
+    first_paths = ["tile/0/000", "tile/entries/000", f"tile/0/001.p/{part}",
+                   f"tile/entries/001.p/{part}", "tile/1/000.p/1"]
     before = {path: _get(client, path).data for path in first_paths}
     checkpoint_before = _get(client, "checkpoint").data
 
     # The log grows but is not checkpointed: nothing new is published.
-    assert append_notes(dalian, 200) == 607
+    assert append_notes(dalian, 200) == SIZE + 500
     assert _get(client, "checkpoint").data == checkpoint_before
-    for path in ["tile/0/001", "tile/entries/001", "tile/0/002.p/95", "tile/1/000.p/2"]:
+    for path in ["tile/0/001", "tile/entries/001", f"tile/0/002.p/{SIZE + 500 - 512}", "tile/1/000.p/2"]:
         refused = client.get(f"/{path}", headers=JSON)
         assert refused.status_code == 404, path
-        assert "size 407" in refused.json["error"]["message"]
+        assert f"size {SIZE + 300}" in refused.json["error"]["message"]
 
-    assert seal_log(dalian) == 607
+    assert seal_log(dalian) == SIZE + 500
     after = {path: _get(client, path).data for path in first_paths}
     assert after == before
     # The old partial tiles are prefixes of what replaced them.
-    assert _get(client, "tile/0/001").data[: 151 * 32] == before["tile/0/001.p/151"]
+    assert _get(client, "tile/0/001").data[: part * 32] == before[f"tile/0/001.p/{part}"]
     assert _get(client, "tile/1/000.p/2").data[:32] == before["tile/1/000.p/1"]
     bundle = _split_bundle(_get(client, "tile/entries/001").data)
-    assert bundle[:151] == _split_bundle(before["tile/entries/001.p/151"])
+    assert bundle[:part] == _split_bundle(before[f"tile/entries/001.p/{part}"])
     check_mirror(mirror(client, dalian))
     app.extensions["suyuan.db"].dispose()
 
@@ -288,10 +292,10 @@ def test_a_malformed_tile_path_is_a_400(reader: FlaskClient, path: str) -> None:
 
 
 @pytest.mark.parametrize(("path", "reason"), [
-    ("tile/0/000", "not full"),                  # the tree has 107 leaves
+    ("tile/0/000", "not full"),                  # the tree has SIZE leaves
     ("tile/entries/000", "not full"),
-    ("tile/0/000.p/108", "beyond"),
-    ("tile/entries/000.p/108", "beyond"),
+    (f"tile/0/000.p/{SIZE + 1}", "beyond"),
+    (f"tile/entries/000.p/{SIZE + 1}", "beyond"),
     ("tile/0/001.p/1", "beyond"),
     ("tile/1/000.p/1", "beyond"),                 # no level-1 hash before 256 leaves
     ("tile/63/000.p/1", "beyond"),
@@ -304,7 +308,7 @@ def test_a_tile_beyond_the_checkpoint_is_a_404(reader: FlaskClient, path: str,
     assert response.status_code == 404, path
     assert response.json["error"]["code"] == "not_found"
     message = response.json["error"]["message"]
-    assert path in message and reason in message and "size 107" in message
+    assert path in message and reason in message and f"size {SIZE}" in message
     assert response.headers["Cache-Control"] == "no-store"
 
 
@@ -336,7 +340,7 @@ def test_a_log_without_a_checkpoint_publishes_nothing(tmp_path: Path) -> None:
 
 
 def test_entry_bundles_are_gzipped_only_for_clients_that_accept_it(reader: FlaskClient) -> None:
-    path = "/tile/entries/000.p/107"
+    path = f"/tile/entries/000.p/{SIZE}"
     plain = reader.get(path)
     assert "Content-Encoding" not in plain.headers
     assert "Accept-Encoding" in plain.headers["Vary"]
@@ -347,15 +351,15 @@ def test_entry_bundles_are_gzipped_only_for_clients_that_accept_it(reader: Flask
     refused = reader.get(path, headers={"Accept-Encoding": "gzip;q=0, identity"})
     assert "Content-Encoding" not in refused.headers and refused.data == plain.data
     # Hash tiles are random bytes: never compressed.
-    tile = reader.get("/tile/0/000.p/107", headers={"Accept-Encoding": "gzip"})
-    assert "Content-Encoding" not in tile.headers and len(tile.data) == 107 * 32
+    tile = reader.get(f"/tile/0/000.p/{SIZE}", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in tile.headers and len(tile.data) == SIZE * 32
 
 
 def test_checkpoint_is_the_cosigned_note_and_answers_head(reader: FlaskClient,
                                                           dalian_master: Dalian) -> None:
     response = reader.get("/checkpoint")
     text = response.data.decode()
-    assert text.startswith(f"{ORIGIN}\n107\n")
+    assert text.startswith(f"{ORIGIN}\n{SIZE}\n")
     assert f"\u2014 {WITNESS} " in text and f"\u2014 {ORIGIN} " in text
     head = reader.head("/checkpoint")
     assert head.status_code == 200 and head.data == b""

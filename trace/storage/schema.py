@@ -135,7 +135,7 @@ metadata = Base.metadata
 # --- supply-chain projections (rebuilt from the log by `suyuan rebuild`) ---------------------
 
 PROJECTION_TABLES = (
-    "cold_chain_limits", "limits", "alerts", "serials", "applications", "lot_events", "lineage", "shipment_lots", "shipments",
+    "yield_limits", "cold_chain_limits", "limits", "alerts", "serials", "applications", "lot_events", "lineage", "shipment_lots", "shipments",
     "holdings", "lots", "locations", "products", "actors", "actor_keys",
 )
 """Derived tables, in an order safe for deleting."""
@@ -151,6 +151,8 @@ class ProductRow(Base):
     unit: Mapped[str] = mapped_column(String(8))
     food_category: Mapped[str | None] = mapped_column(String(64))
     ftl: Mapped[bool] = mapped_column(default=False)
+    net_kg: Mapped[str | None] = mapped_column(String(32))
+    """Net mass of one unit (box, piece, …) in kg, for products counted in units."""
     owner: Mapped[str] = mapped_column(String(64))
     registered_at: Mapped[int] = mapped_column(BigInteger)
 
@@ -185,6 +187,9 @@ class LotRow(Base):
     created_time: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16), default="active")
     recalled_at: Mapped[int | None] = mapped_column(BigInteger)
+    changed_at: Mapped[int | None] = mapped_column(BigInteger)
+    """Entry of the latest statement that changed this lot's history as its page shows it: an
+    event or alert of the lot or of any lot it was made from."""
 
 
 class HoldingRow(Base):
@@ -208,6 +213,8 @@ class ShipmentRow(Base):
     shipped_time: Mapped[str] = mapped_column(String(40))
     received_at: Mapped[int | None] = mapped_column(BigInteger)
     received_time: Mapped[str | None] = mapped_column(String(40))
+    last_reading_time: Mapped[str | None] = mapped_column(String(40))
+    """Time of the latest temperature reading recorded for the shipment in transit."""
 
 
 class ShipmentLotRow(Base):
@@ -299,6 +306,18 @@ class ColdChainLimitRow(Base):
     commodity: Mapped[str] = mapped_column(String(64), primary_key=True)
     max_celsius: Mapped[str] = mapped_column(String(16))
     max_gap_minutes: Mapped[int] = mapped_column(Integer)
+    entry: Mapped[int] = mapped_column(BigInteger)
+
+
+class YieldLimitRow(Base):
+    """Mass out over mass in allowed for a process on a commodity, as published by a regulator
+    (the latest publication for a commodity and process replaces the earlier one)."""
+
+    __tablename__ = "yield_limits"
+    commodity: Mapped[str] = mapped_column(String(64), primary_key=True)
+    process: Mapped[str] = mapped_column(String(16), primary_key=True)
+    min_ratio: Mapped[str] = mapped_column(String(16))
+    max_ratio: Mapped[str] = mapped_column(String(16))
     entry: Mapped[int] = mapped_column(BigInteger)
 
 
