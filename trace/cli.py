@@ -370,8 +370,17 @@ def _read_documents(source: click.File) -> list[tuple[int, dict[str, Any]]]:
     return documents
 
 
-def _signer(settings: Settings, name: str) -> Any:
-    """A function turning a draft ({kind, body[, time, nonce]}) into a signed statement."""
+def _origin(settings: Settings) -> str:
+    """The origin of the ledger at --db, which statements signed for it are bound to."""
+    with settings.database().reader() as session, session.begin():
+        return ledger.origin(session)
+
+
+def _signer(settings: Settings, name: str, log: str | None = None, *, bind: bool = True) -> Any:
+    """A function turning a draft ({kind, body[, time, nonce, log]}) into a signed statement
+    bound to ``log`` (default: the origin of the ledger at --db) unless ``bind`` is false."""
+    if bind and log is None:
+        log = _origin(settings)
     store = settings.keystore()
     key = store.load("actors", name)
     key_id = crypto.key_id(name, key.public_key).hex()
@@ -381,14 +390,14 @@ def _signer(settings: Settings, name: str) -> Any:
             raise MalformedInput("each statement is a JSON object with kind and body")
         if "statement" in draft and "signature" in draft:
             raise MalformedInput("this statement is already signed: use `suyuan import`")
-        unknown = set(draft) - {"kind", "body", "time", "nonce", "v", "actor", "key_id"}
+        unknown = set(draft) - {"kind", "body", "time", "nonce", "v", "actor", "key_id", "log"}
         if unknown:
             raise MalformedInput(f"unknown field(s) {', '.join(sorted(unknown))}")
         if draft.get("actor", name) != name:
             raise MalformedInput(f"statement is for actor {draft['actor']!r}, signing as {name!r}")
         if "kind" not in draft:
             raise MalformedInput("a statement needs a kind (e.g. \"note\")")
-        statement = Statement.from_json({
+        document = {
             "v": draft.get("v", 1),
             "kind": draft["kind"],
             "actor": name,
@@ -396,24 +405,39 @@ def _signer(settings: Settings, name: str) -> Any:
             "time": draft.get("time", format_time(utcnow())),
             "nonce": draft.get("nonce", new_nonce()),
             "body": draft.get("body", {}),
-        })
-        return sign_statement(statement, key)
+        }
+        if "log" in draft or log is not None:
+            document["log"] = draft.get("log", log)
+        return sign_statement(Statement.from_json(document), key)
 
     return sign
 
 
 @cli.command()
 @click.option("--as", "name", required=True, help="Actor whose key signs.")
+@click.option("--log", "log", metavar="ORIGIN",
+              help="Origin of the log the statements are for (default: the ledger at --db). "
+                   "A log refuses statements bound to another.")
 @click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
 @pass_settings
-def sign(settings: Settings, name: str, source: click.File) -> None:
+def sign(settings: Settings, name: str, log: str | None, source: click.File) -> None:
     """Sign statements and print them (NDJSON), appending nothing.
 
     SOURCE is one JSON statement draft such as {"kind": "note", "body": {"text": "…"}},
-    or NDJSON with one draft per line; actor, key_id, time and nonce are filled in.
+    or NDJSON with one draft per line; actor, key_id, time, nonce and log are filled in.
     The output is what `suyuan import` (or the API) accepts, e.g. from a device offline.
+    Without --log and without a ledger at --db the statements are not bound to a log
+    (any log that knows the key would accept them); a note on stderr says so.
     """
-    signer = _signer(settings, name)
+    bind = True
+    if log is None:
+        try:
+            log = _origin(settings)
+        except ConfigError:
+            bind = False
+            click.echo("note: no ledger at --db and no --log: the statements are not bound "
+                       "to a log", err=True)
+    signer = _signer(settings, name, log, bind=bind)
     for number, draft in _read_documents(source):
         try:
             click.echo(signer(draft).to_line())

@@ -70,7 +70,7 @@ def value_for(kind: Kind, key: str, text: str) -> Any:
     if stripped[:1] in ("{", "["):
         return canonical.loads(stripped)
     checker = kind.spec.get(key, (None, False))[0]
-    if checker is f.quantity or key in ("quantity", "dose"):
+    if checker is f.quantity or key in ("quantity", "dose", "net_content"):
         return quantity(text, where)
     if key in LOT_LISTS:
         return _lot_quantities(text, where)

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from suyuan import crypto, merkle, note, supply
+from suyuan import canonical, crypto, merkle, note, supply
 from suyuan.errors import (
     BadSignature,
     ConfigError,
@@ -46,10 +46,16 @@ GENESIS_HASH = bytes(32)
 @dataclass(frozen=True)
 class Prepared:
     """A signed statement whose signature may already have been checked (by a worker)
-    under ``verified_key``; the ledger re-checks if the key it resolves differs."""
+    under ``verified_key``; the ledger re-checks if the key it resolves differs.
+
+    A bulk importer's workers may also have done the work that does not depend on the log:
+    ``is_body_valid`` if ``registry.validate_body`` accepted the statement, ``tail`` the
+    entry's end made by ``canonical.entry_tail(signed.signature_b64, signed.data)``."""
 
     signed: SignedStatement
     verified_key: bytes | None = None
+    is_body_valid: bool = False
+    tail: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,7 @@ def initialise(
             nonce=new_nonce(),
             body={"name": registrar, "role": "registrar", "vkey": str(vkey),
                   "display_name": "Log registrar"},
+            log=origin,
         ),
         registrar_key,
     )
@@ -131,6 +138,7 @@ def append(
     indexes. Nothing is written if the caller rolls back.
     """
     size, last_hash = repo.lock_head(session)
+    log_origin = repo.get_meta(session, META_ORIGIN)
     before = repo.load_registry(session)
     registry = before.copy()
     state = supply.SupplyState(session, registry)
@@ -159,12 +167,16 @@ def append(
             earlier = seen.get(nonce_key) or batch_nonces.get(nonce_key)
             if earlier is not None:
                 raise _replay(signed, *earlier)
+            if statement.log is not None and statement.log != log_origin:
+                raise Rejected(f"statement is for the log {statement.log!r}, not this log "
+                               f"({log_origin!r})", reason="wrong_log")
             if parse_time(statement.time) > latest_allowed:
                 raise Rejected(
                     f"statement time {statement.time} is in the future (log time {received_at})",
                     reason="future_time",
                 )
-            record = registry.check(statement, index)
+            record = (registry.check_state(statement, index) if item.is_body_valid
+                      else registry.check(statement, index))
             if item.verified_key != record.public_key:
                 signed.verify(record.public_key)
             role = registry.actors[statement.actor].role if not registry.is_empty else ""
@@ -172,15 +184,20 @@ def append(
         except (Rejected, MalformedInput, BadSignature) as exc:
             results.append(AppendResult(error=exc))
             continue
-        entry = Entry.build(index, prev.hex(), signed, received_at)
-        state.batch_leaves[index] = entry.leaf
-        digest = merkle.leaf_hash(entry.leaf)
+        if item.tail is None:
+            leaf = Entry.build(index, prev.hex(), signed, received_at).leaf
+        else:
+            leaf = canonical.entry_from_tail(index=index, key_id=statement.key_id,
+                                             prev=prev.hex(), received_at=received_at,
+                                             tail=item.tail)
+        state.batch_leaves[index] = leaf
+        digest = merkle.leaf_hash(leaf)
         node_rows.extend(compact.append(digest))
         registry.apply(statement, index)
         supply.apply(state, statement, index, alerts)
-        entry_rows.append((index, entry.leaf, digest, prev, statement.actor, statement.nonce,
+        entry_rows.append((index, leaf, digest, prev, statement.actor, statement.nonce,
                            statement.kind))
-        batch_nonces[nonce_key] = (index, entry.leaf)
+        batch_nonces[nonce_key] = (index, leaf)
         results.append(AppendResult(index=index, leaf_hash=digest, alerts=tuple(alerts)))
         index, prev = index + 1, digest
 

@@ -18,6 +18,10 @@ STATEMENT_VERSION = 1
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a statement's own time may be, against the log's clock."""
 STATEMENT_FIELDS = frozenset({"v", "kind", "actor", "key_id", "time", "nonce", "body"})
+OPTIONAL_FIELDS = frozenset({"log"})
+"""``log``: the origin of the log the statement is meant for. Signed with the rest, it stops a
+statement made for one log from being replayed into another that knows the same key; a log
+refuses a statement naming another origin. Statements made by ``suyuan`` always carry it."""
 
 ACTOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 KIND_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}\Z")
@@ -71,9 +75,10 @@ class Statement:
     nonce: str
     body: dict[str, Any] = field(default_factory=dict)
     v: int = STATEMENT_VERSION
+    log: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             "v": self.v,
             "kind": self.kind,
             "actor": self.actor,
@@ -82,6 +87,9 @@ class Statement:
             "nonce": self.nonce,
             "body": self.body,
         }
+        if self.log is not None:
+            doc["log"] = self.log
+        return doc
 
     @classmethod
     def from_json(cls, data: Any) -> Statement:
@@ -89,7 +97,7 @@ class Statement:
         if not isinstance(data, dict):
             raise MalformedInput("a statement is a JSON object")
         missing = STATEMENT_FIELDS - data.keys()
-        extra = data.keys() - STATEMENT_FIELDS
+        extra = data.keys() - STATEMENT_FIELDS - OPTIONAL_FIELDS
         if missing:
             raise MalformedInput(f"statement is missing {', '.join(sorted(missing))}")
         if extra:
@@ -107,6 +115,10 @@ class Statement:
             raise MalformedInput("nonce must be 8-64 characters of letters, digits, '.', '_', ':', '-'")
         if not isinstance(data["body"], dict):
             raise MalformedInput("body must be a JSON object")
+        log = data.get("log")
+        if "log" in data and not is_origin(log):
+            raise MalformedInput("log must be a log origin such as suyuan.example/dalian "
+                                 "(1-255 printable characters, no spaces, no '+')")
         return cls(
             kind=kind,
             actor=data["actor"],
@@ -114,7 +126,13 @@ class Statement:
             time=data["time"],
             nonce=data["nonce"],
             body=data["body"],
+            log=log,
         )
+
+
+def is_origin(value: Any) -> bool:
+    return (isinstance(value, str) and 0 < len(value) <= 255 and "+" not in value
+            and value.isprintable() and not any(ch.isspace() for ch in value))
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from suyuan.model import (
     STATEMENT_VERSION,
     check_actor_name,
     decode_signature,
+    is_origin,
     parse_time,
 )
 
@@ -301,6 +302,12 @@ def _check_nonce(value: Any) -> None:
         raise ValidationError("nonce must be 8-64 characters of letters, digits, '.', '_', ':', '-'")
 
 
+def _check_log(value: Any) -> None:
+    if not is_origin(value):
+        raise ValidationError("log must be a log origin such as suyuan.example/dalian "
+                              "(1-255 printable characters, no spaces, no '+')")
+
+
 class StatementSchema(StrictSchema):
     """What an actor asserts (signed as RFC 8785 canonical JSON)."""
 
@@ -322,6 +329,10 @@ class StatementSchema(StrictSchema):
     body = fields.Dict(keys=fields.String(), required=True, metadata={
         "description": "Kind-specific fields; quantities and readings are decimal strings "
                        "(no floats in signed data)."})
+    log = fields.String(validate=_check_log, metadata={
+        "description": "Origin of the log the statement is for (as in its checkpoints). "
+                       "Optional; when present, another log refuses the statement, so it "
+                       "cannot be replayed there.", "example": "suyuan.example/dalian"})
 
 
 class SignedStatementSchema(StrictSchema):

@@ -130,6 +130,27 @@ def test_sign_prints_verifiable_statements_and_appends_nothing(ready: Cli) -> No
     assert out.startswith("2 appended, 0 already in the log, 0 rejected")
 
 
+def test_signed_statements_are_bound_to_the_ledger_and_refused_by_another_log(
+    ready: Cli, tmp_path: Path
+) -> None:
+    draft = '{"kind":"note","body":{"text":"绑定 bound"}}'
+    out, _ = ready("sign", "--as", "coop", input=draft)
+    assert json.loads(out)["statement"]["log"] == "ledger.test/cli"
+    out, _ = ready("sign", "--as", "coop", "--log", "other.example/log", input=draft)
+    assert json.loads(out)["statement"]["log"] == "other.example/log"
+    (ready.workdir / "foreign.ndjson").write_text(out)
+    size = json.loads(ready("log", "info", "--json")[0])["size"]
+    out, err = ready("import", "foreign.ndjson", code=1)
+    assert "other.example/log" in err and "not this log" in err
+    assert json.loads(ready("log", "info", "--json")[0])["size"] == size
+    # Signing with no ledger at hand (a device offline) says that nothing binds the statement.
+    offline = Cli(ready.workdir, f"sqlite:///{tmp_path / 'absent.db'}")
+    out, err = offline("sign", "--as", "coop", input=draft)
+    assert "log" not in json.loads(out)["statement"]
+    assert "not bound to a log" in err
+    assert not (tmp_path / "absent.db").exists()
+
+
 def test_append_is_all_or_nothing_and_prints_index_and_leaf_hash(ready: Cli) -> None:
     out, _ = ready("append", "--as", "coop", "--json",
                    input='{"kind":"note","body":{"text":"a"}}')

@@ -36,6 +36,10 @@ def test_lists_readings_outputs_and_booleans() -> None:
     assert receiving["first_land_based"] is True
     recall = body_from_pairs("recall", ["lots=A, B", "reason=residue"])
     assert recall["lots"] == ["A", "B"]
+    box = body_from_pairs("product_registered", [
+        "gtin=2000000001012", "name_zh=礼盒", "commodity=cherry", "unit=XBX",
+        "net_content=2 KGM"])
+    assert box["net_content"] == {"value": "2", "unit": "KGM"}
 
 
 @pytest.mark.parametrize("kind, pairs, words", [

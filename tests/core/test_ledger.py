@@ -27,7 +27,7 @@ from suyuan.errors import (
     RevokedKey,
     UnknownKey,
 )
-from suyuan.model import format_time, utcnow
+from suyuan.model import Statement, format_time, utcnow
 from suyuan.storage import repo
 from suyuan.storage.db import Database
 from suyuan.storage.schema import EntryRow
@@ -438,3 +438,32 @@ def test_an_unknown_signer_is_refused_before_its_body_is_read(world: LedgerWorld
     stranger = Actor("stranger", crypto.SigningKey.generate())
     _refused(world, make_signed(stranger, kind="actor_registered", body={"role": [], "name": 1}),
              UnknownKey)
+
+
+def test_statement_bound_to_this_log_is_appended(world: LedgerWorld) -> None:
+    with world.db.reader() as session, session.begin():
+        origin = ledger.origin(session)
+        genesis = ledger.entry(session, 0).statement_json()
+    assert genesis["log"] == origin  # the registrar's genesis names its log
+    (index,) = world.append_ok(make_signed(world.actors["coop-jinzhou"], log=origin))
+    with world.db.reader() as session, session.begin():
+        assert ledger.entry(session, index).statement_json()["log"] == origin
+
+
+def test_statement_bound_to_another_log_is_refused_and_nothing_is_appended(
+    world: LedgerWorld,
+) -> None:
+    start = _size(world)
+    error = _refused(world, make_signed(world.actors["coop-jinzhou"], log="other.example/log"),
+                     Rejected)
+    assert error.reason == "wrong_log"
+    assert "other.example/log" in str(error)
+    assert _size(world) == start
+
+
+@pytest.mark.parametrize("value", ["", "has space", "a+b", 5, None, "x" * 256, "tab\there"])
+def test_malformed_log_origin_in_a_statement_is_refused(value: object) -> None:
+    document = make_signed(Actor("coop", crypto.SigningKey.generate())).statement.to_json()
+    document["log"] = value
+    with pytest.raises(MalformedInput, match="log must be a log origin"):
+        Statement.from_json(document)

@@ -26,7 +26,7 @@ from suyuan.storage.db import Database, sqlite_url
 from suyuan.storage.schema import EntryRow, LotEventRow, LotRow
 from suyuan_web import openapi
 from suyuan_web.schemas import EVENT_KINDS, MAX_LIMIT, decode_cursor, encode_cursor
-from tests.web.conftest import PUBLIC_URL, Dalian, make_app
+from tests.web.conftest import ORIGIN, PUBLIC_URL, Dalian, make_app
 
 API = "/api/v1"
 CHERRY = "02000000001005"
@@ -163,6 +163,7 @@ def test_rule_breaking_statements_are_refused_with_the_reason_and_change_nothing
         (harvest(d, "API-Z", time=format_time(datetime.now(UTC) + timedelta(hours=1))),
          "future_time", "future"),
         (harvest(d, "API-Q", nonce=used.statement.nonce), "nonce_reused", "nonce"),
+        (harvest(d, "API-W", log="another.example/log"), "wrong_log", "another.example/log"),
     ]
     for signed, code, word in cases:
         assert_error(post(writer, signed), 422, code, word)
@@ -170,6 +171,18 @@ def test_rule_breaking_statements_are_refused_with_the_reason_and_change_nothing
     assert_error(post(writer, forged), 422, "bad_signature", "signature")
     assert size(writer) == before
     assert writer.get(f"{API}/lots/API-X").status_code == 404
+
+
+def test_a_statement_bound_to_this_log_is_taken_and_a_malformed_binding_is_not(
+        client: FlaskClient, dalian: Dalian) -> None:
+    bound = post(client, harvest(dalian, "API-LOG", log=ORIGIN))
+    assert bound.status_code == 201, bound.json
+    before = size(client)
+    doc = harvest(dalian, "API-LOG2").to_json()
+    doc["statement"]["log"] = "has space"
+    error = assert_error(post(client, json.dumps(doc)), 400, "invalid_request")
+    assert "log origin" in error["fields"]["statement"]["log"][0]
+    assert size(client) == before
 
 
 def test_a_revoked_key_signs_nothing_after_its_revocation(
