@@ -4,6 +4,16 @@ The audit trusts nothing it reads: it re-derives every leaf hash, every stored t
 every checkpoint root from the leaf bytes, replays the actor registry from entry 0, and
 checks every signature (spread over worker processes). The first failure is raised as a
 :class:`VerificationError` naming the entry index (or checkpoint) and why.
+
+It runs in two passes that check the same things. The *fast pass* is built for throughput:
+the registry entries (few, found through the kind index) are replayed first, so that each
+worker process can check its own aligned range of entries and tree nodes, read straight from
+the database, against the key state as of each entry; the parent only joins the ranges. It
+answers "everything holds" or "something is off", and at the first doubt the *reference
+pass* runs, entry by entry in log order, to name the first bad entry (or node) and why. So
+every failure in the entries, the tree or the registry tables is named by the reference
+pass; the fast pass raises only what is checked before any entry (the policy) or after all
+of them (the checkpoints), exactly as the reference pass would.
 """
 
 from __future__ import annotations
@@ -13,10 +23,15 @@ import binascii
 import hashlib
 import multiprocessing
 import os
+import pickle
+from array import array
+from binascii import a2b_base64, a2b_hex
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy.engine import make_url
 
 from suyuan import canonical, crypto, merkle, note
 from suyuan.errors import (
@@ -29,8 +44,10 @@ from suyuan.errors import (
     SuyuanError,
     VerificationError,
 )
+from suyuan.events import KINDS
+from suyuan.importer import is_valid_envelope
 from suyuan.ledger import GENESIS_HASH, META_LOG_VKEY, META_ORIGIN
-from suyuan.model import MAX_CLOCK_SKEW, Statement, parse_time
+from suyuan.model import MAX_CLOCK_SKEW, NONCE, Statement, parse_time
 from suyuan.registry import REGISTRY_KINDS, Registry, validate_body
 from suyuan.storage import repo
 from suyuan.storage.db import Database
@@ -55,11 +72,444 @@ class AuditReport:
     nodes: int
 
 
-# --- per-entry checks, run in worker processes ------------------------------------------------
+# --- the audit -------------------------------------------------------------------------------
+
+
+def audit(db: Database, *, jobs: int | None = None, progress: Progress | None = None,
+          policy: note.Policy | None = None) -> AuditReport:
+    """Audit the whole log in ``db``; return a report or raise :class:`VerificationError`.
+
+    Without ``policy`` the log and witness keys are those recorded in the database, so the
+    audit proves the log is internally consistent. With the policy an auditor holds, those
+    keys must be the policy's: a database whose keys were swapped with its history fails.
+    """
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    reported = _Monotonic(progress)
+    try:
+        return _fast_audit(db, jobs, reported, policy)
+    except _Doubt:
+        pass
+    except SuyuanError:
+        raise  # the policy, a checkpoint, no ledger: what the reference pass raises too
+    except Exception:  # anything unforeseen (a database error…): the reference pass decides
+        pass
+    return _reference_audit(db, jobs, reported, policy)
+
+
+class _Monotonic:
+    """Progress that never goes back (the reference pass starts again from entry 0)."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.done = 0
+
+    def __bool__(self) -> bool:
+        return self.progress is not None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.progress is not None and done > self.done:
+            self.done = done
+            self.progress(done, total)
+
+
+# --- the fast pass ---------------------------------------------------------------------------
+
+
+class _Doubt(Exception):  # not an error: "let the reference pass look"
+    """The fast pass saw something it does not vouch for; the reference pass decides."""
+
+
+RANGE_MIN, RANGE_MAX = 256, 8192
+"""Entries per worker task: a power of two, so a range's tree nodes are its own. Small enough
+that the workers finish together, large enough that a task's queries and hand-offs stay
+small against the signature checks."""
+
+KeyRecords = dict[tuple[str, str], tuple[bytes, int, int | None]]
+"""(actor, key_id) → (public key, entry that added it, entry that revoked it)."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a worker needs besides its range: prepared once by the parent, handed over at fork."""
+
+    keys: KeyRecords
+    roles: dict[str, str]
+    registry_entries: frozenset[int]
+    hash_probe: int
+    origin: str
+
+
+_PROBE = "suyuan/audit/nonce-hash"
+_database: Database | None = None  # what _check_range reads: a worker's own, or the caller's
+
+
+def _fast_audit(db: Database, jobs: int, progress: _Monotonic,
+                policy: note.Policy | None) -> AuditReport:
+    with db.reader() as session, session.begin():
+        expected_size = repo.read_head(session)[0]
+    # The workers start while the parent prepares what they need.
+    with _Workers(db, jobs if expected_size >= 2 * RANGE_MIN else 1) as workers:
+        with db.reader() as session, session.begin():
+            origin, log_key = _log_identity(session, policy)
+            size, head_hash = repo.read_head(session)
+            if repo.has_entries_outside(session, size):
+                raise _Doubt("entries outside the head")
+            registry, registry_entries = _replay_registry(session)
+            try:
+                _compare_registry(session, registry)
+            except VerificationError as exc:
+                raise _Doubt("registry tables") from exc
+            widths = _widths(size)
+            if repo.has_nodes_outside(session, widths):
+                raise _Doubt("nodes outside the tree")
+            ranges = _ranges(size, _range_bits(size, jobs), jobs)
+            # Nodes the workers' ranges do not cover (above them, or above the small ranges
+            # at the end): the parent hashes those, and reads the stored ones now.
+            covered = _covered(ranges, len(widths))
+            stored_above = repo.node_hashes(session, [
+                (level, covered[level], width) for level, width in enumerate(widths)
+                if covered[level] < width])
+            stored_checkpoints = _read_checkpoints(session)
+        plan = _Plan(
+            keys={ref: (rec.public_key, rec.added_at, rec.revoked_at)
+                  for ref, rec in registry.keys.items()},
+            roles={name: actor.role for name, actor in registry.actors.items()},
+            registry_entries=frozenset(registry_entries), hash_probe=hash(_PROBE),
+            origin=origin,
+        )
+        levels: list[bytearray] = [bytearray() for _ in widths]
+        nonces: set[int] = set()
+        last = GENESIS_HASH
+        for start, stop, range_levels, nonce_hashes, probe in workers.check(plan, ranges):
+            if probe != plan.hash_probe:
+                raise _Doubt("workers hash differently")
+            before = len(nonces)
+            nonces.update(array("q", nonce_hashes))
+            if len(nonces) - before != stop - start:
+                raise _Doubt(f"a nonce repeats (or two hash alike) in entries {start}..{stop - 1}")
+            for level, blob in enumerate(range_levels):
+                levels[level] += blob
+            last = range_levels[0][-32:]
+            if progress:
+                progress(stop, size)
+    if last != head_hash:
+        raise _Doubt("head")
+    _upper_levels(levels, widths, stored_above)
+    checkpoints, cosignatures = _audit_checkpoints(stored_checkpoints, levels, size, origin,
+                                                   log_key)
+    return AuditReport(size, _root(levels, size), checkpoints, cosignatures, sum(widths))
+
+
+def _widths(size: int) -> list[int]:
+    """Complete subtrees per level of a tree over ``size`` leaves, up to the highest level
+    that has one: the nodes the table must hold, exactly."""
+    widths = []
+    while size >> len(widths):
+        widths.append(size >> len(widths))
+    return widths
+
+
+def _range_bits(size: int, jobs: int) -> int:
+    bits = RANGE_MIN.bit_length() - 1
+    while (1 << (bits + 1)) <= RANGE_MAX and (size >> (bits + 1)) >= 8 * jobs:
+        bits += 1
+    return bits
+
+
+Range = tuple[int, int, int]
+"""(start, stop, bits): entries start..stop-1, start a multiple of 2**bits, and the tree
+levels 0..bits over them that are complete within the range."""
+
+
+def _ranges(size: int, bits: int, jobs: int) -> list[Range]:
+    """Ranges of 2**bits entries, then, for the last ``jobs`` of them and the rest, ranges a
+    quarter that size: the workers finish within a small range of each other."""
+    small = max(RANGE_MIN.bit_length() - 1, bits - 2)
+    split = max(0, (size >> bits) - jobs) << bits
+    return ([(start, start + (1 << bits), bits) for start in range(0, split, 1 << bits)]
+            + [(start, min(start + (1 << small), size), small)
+               for start in range(split, size, 1 << small)])
+
+
+def _covered(ranges: list[Range], height: int) -> list[int]:
+    """Per level, how many nodes (a prefix of the level) the workers' ranges hash."""
+    covered = [0] * height
+    for start, stop, bits in ranges:
+        for level in range(min(bits + 1, height)):
+            covered[level] += (stop >> level) - (start >> level)
+    return covered
+
+
+def _replay_registry(session: Any) -> tuple[Registry, list[int]]:
+    """The registry as of the end of the log, from its registry entries alone, each checked
+    at its index as the reference pass does. The kind column that finds them is checked
+    against every leaf by the workers."""
+    registry = Registry()
+    found = []
+    for index, leaf in repo.entries_of_kinds(session, REGISTRY_KINDS):
+        try:
+            statement = Statement.from_json(canonical.loads(canonical.split_entry(leaf)[5]))
+            if statement.kind not in REGISTRY_KINDS:
+                raise _Doubt(f"entry {index}: kind column")
+            validate_body(statement)
+            registry.check_state(statement, index)
+            registry.apply(statement, index)
+        except (SuyuanError, ValueError, KeyError, TypeError) as exc:
+            raise _Doubt(f"registry entry {index}") from exc
+        found.append(index)
+    return registry, found
+
+
+def _upper_levels(levels: list[bytearray], widths: list[int],
+                  stored: dict[int, list[Any]]) -> None:
+    """Hash the nodes no worker range covered (the end of each level above the small ranges,
+    and the levels above all ranges), level by level, and compare them with the stored ones."""
+    sha = hashlib.sha256
+    for level in range(1, len(widths)):
+        have = len(levels[level]) // 32
+        if have == widths[level]:
+            continue
+        below = levels[level - 1]
+        above = bytearray()
+        for i in range(have * 64, widths[level] * 64, 64):
+            above += sha(b"\x01" + below[i : i + 64]).digest()
+        found = stored.get(level, [])
+        if len(found) != widths[level] - have or b"".join(map(bytes, found)) != above:
+            raise _Doubt(f"nodes at level {level}")
+        levels[level] += above
+
+
+class _Workers:
+    """Worker processes that check ranges of entries, reading them from the database
+    themselves; or, for one job (or a database only this process can open), this process."""
+
+    def __init__(self, db: Database, jobs: int) -> None:
+        self.db = db
+        self.pool: Any = None
+        if jobs > 1 and _is_shared(db):
+            # SQLite must not see a connection carried across fork: close ours (the pool
+            # reconnects when next used). Each worker opens its own connection either way.
+            if db.is_sqlite:
+                db.engine.dispose()
+            canonical.compile_recognisers()
+            context = multiprocessing.get_context("fork")
+            self.cancelled = context.Event()
+            self.pool = context.Pool(jobs, initializer=_start_worker,
+                                     initargs=(db.url, self.cancelled))
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if self.pool is not None:
+            if exc_type is not None:
+                # Left early: the workers skip what is still queued. Never Pool.terminate():
+                # it can hang for good when its task thread is blocked feeding a full pipe.
+                self.cancelled.set()
+            self.pool.close()
+            self.pool.join()
+
+    def check(self, plan: _Plan, ranges: list[Range]
+              ) -> Iterator[tuple[int, int, list[bytes], bytes, int]]:
+        """:func:`_check_range` over ``ranges``, results in order."""
+        global _database
+        if self.pool is None:
+            _database = self.db
+            try:
+                for bounds in ranges:
+                    yield _check_range((plan, *bounds))
+            finally:
+                _database = None
+            return
+        blob = pickle.dumps(plan, pickle.HIGHEST_PROTOCOL)  # once, not once per task
+        yield from self.pool.imap(_check_range, [(blob, *bounds) for bounds in ranges])
+
+
+def _is_shared(db: Database) -> bool:
+    """Whether another process can open this database by its URL (not an in-memory one)."""
+    if not db.is_sqlite:
+        return True
+    name = make_url(db.url).database
+    return bool(name) and name != ":memory:" and not name.startswith("file:")
+
+
+_cancelled: Any = None  # a worker's view of _Workers.cancelled
+
+
+def _start_worker(url: str, cancelled: Any) -> None:
+    global _database, _cancelled
+    _cancelled = cancelled
+    _database = Database(url)
+    _database.engine.connect().close()  # connect now, while the parent prepares the plan
+
+
+_plan_cache: tuple[bytes, _Plan] | None = None
+
+
+def _plan_of(plan: _Plan | bytes) -> _Plan:
+    global _plan_cache
+    if isinstance(plan, _Plan):
+        return plan
+    if _plan_cache is None or _plan_cache[0] != plan:
+        _plan_cache = (plan, pickle.loads(plan))
+    return _plan_cache[1]
+
+
+RangeTask = tuple[Any, int, int, int]
+"""(plan, or the plan pickled; start; stop; bits): see :data:`Range`."""
+
+
+def _check_range(task: RangeTask) -> tuple[int, int, list[bytes], bytes, int]:
+    """:func:`_check_range_or_raise`, where anything unforeseen is only a doubt too."""
+    if _cancelled is not None and _cancelled.is_set():
+        raise _Doubt("cancelled")
+    try:
+        return _check_range_or_raise(task)
+    except _Doubt:
+        raise
+    except Exception as exc:  # e.g. a database error: the reference pass will say
+        raise _Doubt(f"entries {task[1]}..{task[2] - 1}: {exc!r}") from None
+
+
+def _check_range_or_raise(task: RangeTask) -> tuple[int, int, list[bytes], bytes, int]:
+    """Check entries ``start..stop-1`` and the tree nodes over them, as the reference pass
+    would (signature, key state as of each entry, canonical form, hash chain, stored columns);
+    return (start, stop, node hashes per level, nonce hashes, hash probe). Raises
+    :class:`_Doubt` at the first thing it does not vouch for."""
+    plan, start, stop, bits = _plan_of(task[0]), task[1], task[2], task[3]
+    assert _database is not None
+    with _database.reader() as session, session.begin():
+        rows = repo.entry_rows(session, max(start - 1, 0), stop)
+        if start > 0:
+            link, rows = rows[0], rows[1:]
+            if int(link[0]) != start - 1:
+                raise _Doubt(f"entry {start - 1} is missing")
+            prev = hashlib.sha256(b"\x00" + bytes(link[1])).digest()
+        else:
+            prev = GENESIS_HASH
+        if len(rows) != stop - start:
+            raise _Doubt(f"entries {start}..{stop - 1} are not all there")
+        hashes, nonces = _check_entries(plan, start, rows, prev)
+        levels = [hashes]
+        while len(levels) <= bits and len(levels[-1]) >= 64:
+            below, above = levels[-1], bytearray()
+            for i in range(0, (len(below) // 64) * 64, 64):
+                above += hashlib.sha256(b"\x01" + below[i : i + 64]).digest()
+            levels.append(above)
+        wanted = [(level, start >> level, (start >> level) + len(blob) // 32)
+                  for level, blob in enumerate(levels)]
+        stored = repo.node_hashes(session, wanted)
+    for level, blob in enumerate(levels):
+        found = stored[level]
+        if len(found) != len(blob) // 32 or b"".join(map(bytes, found)) != blob:
+            raise _Doubt(f"nodes at level {level} over entries {start}..{stop - 1}")
+    return start, stop, [bytes(blob) for blob in levels], nonces.tobytes(), hash(_PROBE)
+
+
+class _KindAndBody:
+    """All of a statement that :func:`validate_body` reads; building a whole frozen
+    :class:`Statement` per entry would cost 2% of an audit. (If it ever reads more, the
+    AttributeError makes the fast pass step aside for the reference pass.)"""
+
+    __slots__ = ("kind", "body")
+
+    def __init__(self, kind: str, body: dict[str, Any]) -> None:
+        self.kind = kind
+        self.body = body
+
+
+def _check_entries(plan: _Plan, start: int, rows: list[Any], prev: bytes
+                   ) -> tuple[bytearray, array[int]]:
+    """The per-entry checks of a range (see :func:`_check_range_or_raise`), in one loop:
+    this is where an audit spends its time besides verifying signatures."""
+    keys, roles, registry_entries = plan.keys, plan.roles, plan.registry_entries
+    received: dict[bytes, Any] = {}
+    hashes = bytearray()
+    nonces: array[int] = array("q")
+    sha = hashlib.sha256
+    prefix = canonical.STATEMENT_PREFIX
+    is_valid = crypto.is_valid_prefixed_signature
+    entry_parts = canonical.entry_parts
+    nonce_format = NONCE.match
+    skew = MAX_CLOCK_SKEW
+    permitted: dict[tuple[str, str], bool] = {}
+    at = start
+    for idx, leaf, stored_hash, stored_prev, stored_actor, stored_nonce, stored_kind in rows:
+        if idx != at:
+            raise _Doubt(f"entry {at} is missing")
+        if type(leaf) is not bytes:
+            leaf = bytes(leaf)
+        try:
+            entry = entry_parts(leaf)
+            if entry is not None:
+                (index, key_id, prev_hex, received_at, sig_b64, data, actor, body, _, kind,
+                 log, nonce, time) = entry
+                if not nonce_format(nonce) or not is_valid_envelope(actor, key_id, kind, log):
+                    raise _Doubt(f"entry {at}: envelope")
+                signature = a2b_base64(sig_b64)  # 86 base64 characters and "==": 64 bytes
+            else:  # the general path: what the reference pass does
+                index, key_id, prev_text, received_text, sig_text, data = (
+                    canonical.split_entry(leaf))
+                parsed = canonical.loads_fast(data)
+                general = Statement.from_json(parsed)
+                if not canonical.is_canonical(parsed, data) or general.key_id != key_id:
+                    raise _Doubt(f"entry {at}: canonical form")
+                actor, body, kind, nonce, time, log = (
+                    general.actor, general.body, general.kind, general.nonce, general.time,
+                    general.log)
+                prev_hex, received_at = prev_text.encode(), received_text.encode()
+                signature = base64.b64decode(sig_text, validate=True)
+            if index != at:
+                raise _Doubt(f"entry {at}: index")
+            if log is not None and log != plan.origin:
+                raise _Doubt(f"entry {at}: bound to another log")
+            validate_body(cast(Statement, _KindAndBody(kind, body)))
+            limit = received.get(received_at)
+            if limit is None:
+                limit = received[received_at] = (
+                    parse_time(received_at.decode(), "received_at") + skew)
+            if parse_time(time) > limit:
+                raise _Doubt(f"entry {at}: time")
+        except (SuyuanError, ValueError, KeyError, TypeError, binascii.Error) as exc:
+            raise _Doubt(f"entry {at}: {exc}") from exc
+        # The key state as of this entry (Registry.check_state for what is not a registry
+        # statement; registry statements were checked in order by the parent).
+        record = keys.get((actor, key_id))
+        if record is None:
+            raise _Doubt(f"entry {at}: unknown key")
+        public, added, revoked = record
+        if not (added < at or added == at == 0) or (revoked is not None and revoked < at):
+            raise _Doubt(f"entry {at}: key not valid here")
+        if kind in REGISTRY_KINDS or at == 0:
+            if at not in registry_entries:
+                raise _Doubt(f"entry {at}: registry statement not replayed")
+        else:
+            allowed = permitted.get((actor, kind))
+            if allowed is None:
+                spec = KINDS.get(kind)
+                role = roles.get(actor)
+                allowed = permitted[(actor, kind)] = role is not None and not (
+                    spec is not None and spec.roles and role not in spec.roles)
+            if not allowed:
+                raise _Doubt(f"entry {at}: role")
+        if not is_valid(public, signature, prefix, data):
+            raise _Doubt(f"entry {at}: signature")
+        digest = sha(b"\x00" + leaf).digest()
+        if (stored_hash != digest or stored_prev != prev or a2b_hex(prev_hex) != prev
+                or stored_actor != actor or stored_nonce != nonce or stored_kind != kind):
+            raise _Doubt(f"entry {at}: chain or stored columns")
+        nonces.append(hash((actor, nonce)))
+        hashes += digest
+        prev = digest
+        at += 1
+    return hashes, nonces
+
+
+# --- the reference pass: the first failure, in log order ------------------------------------
 
 
 def _check_chunk(
-    start: int, leaves: list[bytes], keys: dict[tuple[str, str], bytes]
+    start: int, leaves: list[bytes], keys: dict[tuple[str, str], bytes], origin: str
 ) -> tuple[list[tuple[Any, ...]], tuple[int, str, str] | None]:
     """Check entries ``start..`` of one chunk apart from the log state.
 
@@ -81,6 +531,10 @@ def _check_chunk(
                 raise MalformedInput("statement bytes are not in canonical (JCS) form")
             if statement.key_id != key_id:
                 raise MalformedInput("entry key_id differs from the statement's key_id")
+            if statement.log is not None and statement.log != origin:
+                return rows, (at, "VerificationError",
+                              f"entry {at}: the statement is bound to the log "
+                              f"{statement.log!r}, not this log ({origin!r})")
             validate_body(statement)
             if parse_time(statement.time) > parse_time(received_at, "received_at") + MAX_CLOCK_SKEW:
                 return rows, (at, "VerificationError",
@@ -127,27 +581,16 @@ def _prescan_keys(leaves: list[bytes], keys: dict[tuple[str, str], bytes]) -> No
         keys.setdefault((owner, vkey.key_id_hex), vkey.public_key)
 
 
-# --- the audit -------------------------------------------------------------------------------
-
-
-def audit(db: Database, *, jobs: int | None = None, progress: Progress | None = None,
-          policy: note.Policy | None = None) -> AuditReport:
-    """Audit the whole log in ``db``; return a report or raise :class:`VerificationError`.
-
-    Without ``policy`` the log and witness keys are those recorded in the database, so the
-    audit proves the log is internally consistent. With the policy an auditor holds, those
-    keys must be the policy's: a database whose keys were swapped with its history fails.
-    """
-    jobs = max(1, jobs or os.cpu_count() or 1)
+def _reference_audit(db: Database, jobs: int, progress: Progress | None,
+                     policy: note.Policy | None) -> AuditReport:
+    """Every check in log order, naming the first failure exactly."""
     with db.reader() as session, session.begin():
-        origin = repo.require_meta(session, META_ORIGIN)
-        log_key = crypto.parse_verifier_key(repo.require_meta(session, META_LOG_VKEY))
-        if policy is not None:
-            _check_against_policy(session, policy, origin, log_key)
+        origin, log_key = _log_identity(session, policy)
         head_size, head_hash = repo.read_head(session)
         total = repo.count_entries(session)
         hashes = bytearray()
-        size, last = _audit_entries(session, jobs, max(total, head_size), hashes, progress)
+        size, last = _audit_entries(session, jobs, max(total, head_size), hashes, progress,
+                                    origin)
         if size != head_size or last != head_hash:
             raise ChainBroken(
                 f"the log head says {head_size} entries ending in {head_hash.hex()[:16]}…, "
@@ -155,12 +598,14 @@ def audit(db: Database, *, jobs: int | None = None, progress: Progress | None = 
                 index=min(size, head_size),
             )
         levels, nodes = _audit_nodes(session, hashes, size)
-        checkpoints, cosignatures = _audit_checkpoints(session, levels, size, origin, log_key)
+        checkpoints, cosignatures = _audit_checkpoints(_read_checkpoints(session), levels,
+                                                       size, origin, log_key)
     return AuditReport(size, _root(levels, size), checkpoints, cosignatures, nodes)
 
 
 def _audit_entries(
-    session: Any, jobs: int, total: int, hashes: bytearray, progress: Progress | None
+    session: Any, jobs: int, total: int, hashes: bytearray, progress: Progress | None,
+    origin: str
 ) -> tuple[int, bytes]:
     registry = Registry()
     keys: dict[tuple[str, str], bytes] = {}
@@ -217,43 +662,28 @@ def _audit_entries(
         ):
             if idx != chunk_start + len(chunk):
                 missing = chunk_start + len(chunk)
-                _flush(chunk, chunk_start, keys, pool, pending, jobs, settle)
+                _flush(chunk, chunk_start, keys, pool, pending, jobs, settle, origin)
                 while pending:
                     settle(*pending.popleft())
                 raise ChainBroken(f"entry {missing} is missing", index=missing)
             row_hashes[idx] = (digest, stored_prev, actor, nonce, kind)
             chunk.append(leaf)
             if len(chunk) == CHUNK:
-                _flush(chunk, chunk_start, keys, pool, pending, jobs, settle)
+                _flush(chunk, chunk_start, keys, pool, pending, jobs, settle, origin)
                 chunk_start += len(chunk)
                 chunk = []
                 _trim(row_hashes, expected)
-        _flush(chunk, chunk_start, keys, pool, pending, jobs, settle)
+        _flush(chunk, chunk_start, keys, pool, pending, jobs, settle, origin)
         while pending:
             settle(*pending.popleft())
     finally:
         if pool is not None:
-            pool.terminate()
+            # At most 2 × jobs chunks are queued: let them finish rather than terminate(),
+            # which can hang when its task thread is blocked feeding a full pipe.
+            pool.close()
             pool.join()
     _compare_registry(session, registry)
     return expected, prev
-
-
-def _compare_registry(session: Any, registry: Registry) -> None:
-    """Appends trust the actor and key tables; they must equal the registry replayed here."""
-    stored = repo.load_registry(session)
-    for name in sorted(set(stored.actors) | set(registry.actors)):
-        mine, theirs = registry.actors.get(name), stored.actors.get(name)
-        if theirs is None or mine is None or (mine.role, mine.registered_at) != (
-                theirs.role, theirs.registered_at):
-            raise VerificationError(f"the actors table disagrees with the log about {name!r}",
-                                    index=mine.registered_at if mine else None)
-    for key in sorted(set(stored.keys) | set(registry.keys)):
-        mine_key, their_key = registry.keys.get(key), stored.keys.get(key)
-        if mine_key != their_key:
-            at = (mine_key.revoked_at or mine_key.added_at) if mine_key else None
-            raise VerificationError(f"the actor_keys table disagrees with the log about key "
-                                    f"{key[1]} of {key[0]!r}", index=at)
 
 
 def _nonce_key(actor: str, nonce: str) -> bytes:
@@ -267,47 +697,17 @@ def _trim(row_hashes: dict[int, Any], below: int) -> None:
 
 
 def _flush(chunk: list[bytes], start: int, keys: dict[tuple[str, str], bytes], pool: Any,
-           pending: deque[Any], jobs: int, settle: Callable[..., None]) -> None:
+           pending: deque[Any], jobs: int, settle: Callable[..., None], origin: str) -> None:
     if not chunk:
         return
     snapshot = dict(keys)
     _prescan_keys(chunk, keys)
     if pool is None:
-        settle(snapshot, _check_chunk(start, list(chunk), snapshot))
+        settle(snapshot, _check_chunk(start, list(chunk), snapshot, origin))
         return
-    pending.append((snapshot, pool.apply_async(_check_chunk, (start, list(chunk), snapshot))))
+    pending.append((snapshot, pool.apply_async(_check_chunk, (start, list(chunk), snapshot, origin))))
     while len(pending) > jobs * 2:
         settle(*pending.popleft())
-
-
-def _check_against_policy(session: Any, policy: note.Policy, origin: str,
-                          log_key: crypto.VerifierKey) -> None:
-    if policy.origin != origin:
-        raise VerificationError(f"this log's origin is {origin!r}, the policy's is "
-                                f"{policy.origin!r}")
-    if policy.log != log_key:
-        raise VerificationError("the log key recorded in the database is not the policy's log "
-                                "key: the database's checkpoints cannot be trusted")
-    anchored = {key.name: key for key in policy.witnesses}
-    for row in repo.witnesses(session):
-        expected = anchored.get(row.name)
-        if expected is not None and crypto.parse_verifier_key(row.vkey) != expected:
-            raise VerificationError(f"witness {row.name}'s key in the database is not the "
-                                    "policy's key for it")
-
-
-def _hash_at(levels: list[bytearray], level: int, idx: int) -> bytes:
-    return bytes(levels[level][idx * 32 : idx * 32 + 32])
-
-
-def _root(levels: list[bytearray], size: int) -> bytes:
-    if size == 0:
-        return merkle.EMPTY_ROOT
-    ids = merkle.range_nodes(0, size)
-    digest = _hash_at(levels, *ids[-1])
-    for level, idx in reversed(ids[:-1]):
-        digest = merkle.node_hash(_hash_at(levels, level, idx), digest)
-    return digest
 
 
 def _audit_nodes(session: Any, leaf_hashes: bytearray, size: int) -> tuple[list[bytearray], int]:
@@ -354,14 +754,86 @@ def _audit_nodes(session: Any, leaf_hashes: bytearray, size: int) -> tuple[list[
         level += 1
 
 
-def _audit_checkpoints(session: Any, levels: list[bytearray], size: int, origin: str,
-                       log_key: crypto.VerifierKey) -> tuple[int, int]:
+# --- shared by both passes ------------------------------------------------------------------
+
+
+def _compare_registry(session: Any, registry: Registry) -> None:
+    """Appends trust the actor and key tables; they must equal the registry replayed here."""
+    stored = repo.load_registry(session)
+    for name in sorted(set(stored.actors) | set(registry.actors)):
+        mine, theirs = registry.actors.get(name), stored.actors.get(name)
+        if theirs is None or mine is None or (mine.role, mine.registered_at) != (
+                theirs.role, theirs.registered_at):
+            raise VerificationError(f"the actors table disagrees with the log about {name!r}",
+                                    index=mine.registered_at if mine else None)
+    for key in sorted(set(stored.keys) | set(registry.keys)):
+        mine_key, their_key = registry.keys.get(key), stored.keys.get(key)
+        if mine_key != their_key:
+            at = (mine_key.revoked_at or mine_key.added_at) if mine_key else None
+            raise VerificationError(f"the actor_keys table disagrees with the log about key "
+                                    f"{key[1]} of {key[0]!r}", index=at)
+
+
+def _log_identity(session: Any, policy: note.Policy | None) -> tuple[str, crypto.VerifierKey]:
+    """The log's origin and key as stored, checked against ``policy`` when one is given."""
+    origin = repo.require_meta(session, META_ORIGIN)
+    log_key = crypto.parse_verifier_key(repo.require_meta(session, META_LOG_VKEY))
+    if policy is not None:
+        _check_against_policy(session, policy, origin, log_key)
+    return origin, log_key
+
+
+def _check_against_policy(session: Any, policy: note.Policy, origin: str,
+                          log_key: crypto.VerifierKey) -> None:
+    if policy.origin != origin:
+        raise VerificationError(f"this log's origin is {origin!r}, the policy's is "
+                                f"{policy.origin!r}")
+    if policy.log != log_key:
+        raise VerificationError("the log key recorded in the database is not the policy's log "
+                                "key: the database's checkpoints cannot be trusted")
+    anchored = {key.name: key for key in policy.witnesses}
+    for row in repo.witnesses(session):
+        expected = anchored.get(row.name)
+        if expected is not None and crypto.parse_verifier_key(row.vkey) != expected:
+            raise VerificationError(f"witness {row.name}'s key in the database is not the "
+                                    "policy's key for it")
+
+
+def _hash_at(levels: list[bytearray], level: int, idx: int) -> bytes:
+    return bytes(levels[level][idx * 32 : idx * 32 + 32])
+
+
+def _root(levels: list[bytearray], size: int) -> bytes:
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    ids = merkle.range_nodes(0, size)
+    digest = _hash_at(levels, *ids[-1])
+    for level, idx in reversed(ids[:-1]):
+        digest = merkle.node_hash(_hash_at(levels, level, idx), digest)
+    return digest
+
+
+@dataclass(frozen=True)
+class _StoredCheckpoints:
+    witness_keys: dict[str, crypto.VerifierKey]
+    cosignatures: dict[int, list[Any]]
+    rows: list[Any]
+
+
+def _read_checkpoints(session: Any) -> _StoredCheckpoints:
     witness_keys = {w.name: crypto.parse_verifier_key(w.vkey) for w in repo.witnesses(session)}
     cosigs: dict[int, list[Any]] = {}
     for row in repo.all_cosignatures(session):
         cosigs.setdefault(int(row.size), []).append(row)
+    return _StoredCheckpoints(witness_keys, cosigs, repo.all_checkpoints(session))
+
+
+def _audit_checkpoints(stored: _StoredCheckpoints, levels: list[bytearray], size: int,
+                       origin: str, log_key: crypto.VerifierKey) -> tuple[int, int]:
+    witness_keys = stored.witness_keys
+    cosigs = {cp_size: list(rows) for cp_size, rows in stored.cosignatures.items()}
     count = 0
-    rows = repo.all_checkpoints(session)
+    rows = stored.rows
     for row in rows:
         what = f"checkpoint {row.size}"
         try:

@@ -75,6 +75,28 @@ def _cold_chain_row(value: Any, path: str) -> dict[str, Any]:
     })(value, path)
 
 
+def _yield_row(value: Any, path: str) -> dict[str, Any]:
+    row = f.obj({
+        "commodity": (f.code, True),
+        "process": (f.enum("split", "merge", "process", "packing"), True),
+        "min": (f.decimal(minimum=Decimal(0)), True), "max": (f.decimal(minimum=Decimal(0)), True),
+    })(value, path)
+    if row["min"] > row["max"]:
+        raise MalformedInput(f"{path}: min {row['min']} is above max {row['max']}")
+    return row
+
+
+MASS_UNITS = ("KGM", "GRM", "TNE")
+
+
+def _net_content(value: Any, path: str) -> tuple[Decimal, str]:
+    amount, unit = f.quantity(value, path)
+    if unit not in MASS_UNITS:
+        raise MalformedInput(f"{path} is the net mass of one unit: its unit must be one of "
+                             f"{', '.join(MASS_UNITS)}")
+    return amount, unit
+
+
 def _date(value: Any, path: str) -> str:
     if not isinstance(value, str) or len(value) != 10:
         raise MalformedInput(f"{path} must be a date like 2026-02-01")
@@ -133,6 +155,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
         "gtin": (gtin, True), "name_zh": (f.text(100), True), "name_en": (f.text(100), False),
         "commodity": (f.code, True), "variety": (f.text(100), False), "unit": (f.unit, True),
         "food_category": (f.code, False), "ftl": (f.boolean, False),
+        "net_content": (_net_content, False),
     }, frozenset(OWNERS), "登记产品", "product registered"),
     Kind("planting", {
         "lot": (f.code, True), "product": (gtin, True), "location": (f.code, True),
@@ -224,6 +247,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
         "demo_values": (f.boolean, True),
         "limits": (f.list_of(_limit_row, min_items=0, max_items=300), True),
         "cold_chain": (f.list_of(_cold_chain_row, min_items=0, max_items=100), False),
+        "yields": (f.list_of(_yield_row, min_items=0, max_items=200), False),
     }, frozenset({"regulator", "registrar"}), "发布限量标准", "limits published"),
     Kind("epcis_event", {
         "event": (f.any_object, True), "source": (f.text(200), False),

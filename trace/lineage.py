@@ -99,13 +99,17 @@ def descendants(session: Session, lot: str) -> list[str]:
 
 
 def _lots(session: Session, depth: dict[str, int]) -> list[LotInfo]:
-    rows: dict[str, LotRow] = {}
+    # Plain rows, not ORM objects: a wide trace reads hundreds of lots, and instances cost
+    # time and, through the garbage collector, the slowest traces.
+    rows: dict[str, tuple] = {}
     for chunk in _chunks(list(depth)):
-        for row in session.scalars(select(LotRow).where(LotRow.code.in_(chunk))):
-            rows[row.code] = row
+        for row in session.execute(
+            select(LotRow.code, LotRow.gtin, LotRow.owner, LotRow.created_kind,
+                   LotRow.location, LotRow.status).where(LotRow.code.in_(chunk))
+        ):
+            rows[row[0]] = tuple(row)
     return [
-        LotInfo(code, rows[code].gtin, rows[code].owner, rows[code].created_kind,
-                rows[code].location, rows[code].status, d)
+        LotInfo(*rows[code], d)
         for code, d in sorted(depth.items(), key=lambda kv: (kv[1], kv[0])) if code in rows
     ]
 
@@ -125,13 +129,15 @@ def trace_back(session: Session, lot: str, *, max_depth: int = 10_000) -> Trace:
     origin_rows = [info for info in trace.lots if info.code in set(trace.origins)]
     codes = [info.code for info in origin_rows]
     places = sorted({info.location for info in origin_rows if info.location})
+    columns = (ApplicationRow.id, ApplicationRow.entry, ApplicationRow.lot,
+               ApplicationRow.location, ApplicationRow.input_type, ApplicationRow.product_name,
+               ApplicationRow.active_ingredient, ApplicationRow.event_time)
     found = []
     for chunk in _chunks(codes):
-        found += list(session.scalars(select(ApplicationRow).where(ApplicationRow.lot.in_(chunk))))
+        found += session.execute(select(*columns).where(ApplicationRow.lot.in_(chunk))).all()
     for chunk in _chunks(places):
-        found += list(session.scalars(
-            select(ApplicationRow).where(ApplicationRow.location.in_(chunk),
-                                         ApplicationRow.lot.is_(None))))
+        found += session.execute(select(*columns).where(
+            ApplicationRow.location.in_(chunk), ApplicationRow.lot.is_(None))).all()
     trace.inputs = [
         {"entry": row.entry, "lot": row.lot, "location": row.location,
          "input_type": row.input_type, "product_name": row.product_name,
@@ -150,18 +156,23 @@ def trace_forward(session: Session, lot: str, *, max_depth: int = 10_000) -> Tra
     trace = Trace(lot, "forward", _lots(session, depth), edges)
     codes = list(depth)
     for chunk in _chunks(codes):
-        for row, shipment in session.execute(
-            select(ShipmentLotRow, ShipmentRow).join(
+        for row in session.execute(
+            select(ShipmentRow.id, ShipmentLotRow.lot, ShipmentLotRow.quantity,
+                   ShipmentRow.sender, ShipmentRow.receiver, ShipmentRow.to_location,
+                   ShipmentRow.shipped_time, ShipmentRow.received_at).join(
                 ShipmentRow, ShipmentRow.id == ShipmentLotRow.shipment
             ).where(ShipmentLotRow.lot.in_(chunk)).order_by(ShipmentRow.shipped_at)
         ):
             trace.shipments.append({
-                "shipment": shipment.id, "lot": row.lot, "quantity": row.quantity,
-                "sender": shipment.sender, "receiver": shipment.receiver,
-                "to_location": shipment.to_location, "shipped_time": shipment.shipped_time,
-                "received": shipment.received_at is not None,
+                "shipment": row.id, "lot": row.lot, "quantity": row.quantity,
+                "sender": row.sender, "receiver": row.receiver,
+                "to_location": row.to_location, "shipped_time": row.shipped_time,
+                "received": row.received_at is not None,
             })
-        for holding in session.scalars(select(HoldingRow).where(HoldingRow.lot.in_(chunk))):
+        for holding in session.execute(
+            select(HoldingRow.lot, HoldingRow.actor, HoldingRow.quantity).where(
+                HoldingRow.lot.in_(chunk))
+        ):
             if Decimal(holding.quantity) > 0:
                 trace.holders.append({"lot": holding.lot, "actor": holding.actor,
                                       "quantity": holding.quantity})
@@ -174,7 +185,10 @@ def trace_forward(session: Session, lot: str, *, max_depth: int = 10_000) -> Tra
 def _events(session: Session, codes: list[str]) -> list[dict[str, object]]:
     events = []
     for chunk in _chunks(codes):
-        for row in session.scalars(select(LotEventRow).where(LotEventRow.lot.in_(chunk))):
+        for row in session.execute(
+            select(LotEventRow.lot, LotEventRow.entry, LotEventRow.kind, LotEventRow.actor,
+                   LotEventRow.event_time).where(LotEventRow.lot.in_(chunk))
+        ):
             events.append({"lot": row.lot, "entry": row.entry, "kind": row.kind,
                            "actor": row.actor, "event_time": row.event_time})
     events.sort(key=lambda e: (e["entry"], e["lot"]))  # type: ignore[arg-type,return-value]

@@ -116,3 +116,25 @@ def test_tampered_actor_tables_are_caught(world: LedgerWorld) -> None:
         session.execute(text("UPDATE actors SET role = 'regulator' WHERE name = 'coop-jinzhou'"))
     with pytest.raises(VerificationError, match="actors table disagrees"):
         audit.audit(world.db, jobs=1)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_statement_bound_to_another_log_is_found(world: LedgerWorld, jobs: int) -> None:
+    coop = world.actors["coop-jinzhou"]
+    with world.db.reader() as session, session.begin():
+        origin = ledger.origin(session)
+    world.append_ok(make_signed(coop, log=origin), make_signed(coop))  # bound here, or not at all
+    _checkpoint(world)
+    audit.audit(world.db, jobs=jobs, policy=_policy(world))
+    # A faulty log that took a statement made for another log (its append check skipped by
+    # reading another origin for one batch).
+    with world.db.writer() as session, session.begin():
+        repo.set_meta(session, ledger.META_ORIGIN, "other.example/log")
+    (foreign,) = world.append_ok(make_signed(coop, log="other.example/log"))
+    with world.db.writer() as session, session.begin():
+        repo.set_meta(session, ledger.META_ORIGIN, origin)
+    world.append_ok(make_signed(coop))
+    _checkpoint(world)
+    with pytest.raises(VerificationError, match="bound to the log 'other.example/log'") as err:
+        audit.audit(world.db, jobs=jobs)
+    assert err.value.index == foreign

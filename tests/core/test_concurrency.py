@@ -40,6 +40,7 @@ APPENDER = textwrap.dedent("""
     import json, sys, time
     from suyuan import crypto, ledger
     from suyuan.model import Statement, format_time, sign_statement, utcnow
+    from suyuan.storage import repo
     from suyuan.storage.db import Database
 
     url, proc, spec = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
@@ -60,13 +61,24 @@ APPENDER = textwrap.dedent("""
     sys.stdin.readline()
     started = time.time()
     indexes = []
-    for batch in batches:
+    for b, batch in enumerate(batches):
         with db.writer() as session, session.begin():
             results = ledger.append(session, batch)
         for result in results:
             if result.error is not None:
                 raise result.error
         indexes.append([result.index for result in results])
+        if b in spec["await_checkpoint"]:
+            # hold on (others keep appending) until a checkpoint covers this batch
+            deadline = time.time() + 120
+            while True:
+                with db.reader() as session, session.begin():
+                    latest = repo.latest_checkpoint(session)
+                if latest is not None and latest.size > indexes[-1][-1]:
+                    break
+                if time.time() > deadline:
+                    raise SystemExit(f"no checkpoint covered index {indexes[-1][-1]}")
+                time.sleep(0.01)
     print(json.dumps({"started": started, "ended": time.time(), "indexes": indexes}))
 """)
 
@@ -134,11 +146,13 @@ def setup_world(database: Database) -> tuple[LedgerWorld, list[list[tuple[str, s
     return world, per_process
 
 
-def start_appenders(url: str, per_process: list[list[tuple[str, str]]], cwd: Path
-                    ) -> list[subprocess.Popen[bytes]]:
+def start_appenders(url: str, per_process: list[list[tuple[str, str]]], cwd: Path,
+                    await_checkpoint: tuple[int, ...] = ()) -> list[subprocess.Popen[bytes]]:
+    """``await_checkpoint``: batches after which a worker waits for a checkpoint covering it."""
     return [
         start(APPENDER, url, str(p), json.dumps(
-            {"actors": per_process[p], "batches": BATCHES, "batch_size": BATCH_SIZE}), cwd=cwd)
+            {"actors": per_process[p], "batches": BATCHES, "batch_size": BATCH_SIZE,
+             "await_checkpoint": list(await_checkpoint)}), cwd=cwd)
         for p in range(PROCESSES)
     ]
 
@@ -216,7 +230,9 @@ def test_checkpoints_signed_during_concurrent_appends_are_all_consistent(
     with database.reader() as session, session.begin():
         setup_size = ledger.size(session)
     stop = tmp_path / "stop"
-    appenders = start_appenders(db_url, per_process, tmp_path)
+    # each worker waits, after its 10th and 20th batch, for a checkpoint covering it, so
+    # at least two checkpoints fall strictly inside the appends however the scheduler runs
+    appenders = start_appenders(db_url, per_process, tmp_path, await_checkpoint=(9, 19))
     signers = [start(CHECKPOINTER, db_url, world.log_key.seed.hex(), str(stop), cwd=tmp_path)
                for _ in range(2)]
     release(appenders + signers)

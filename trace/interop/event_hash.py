@@ -113,7 +113,13 @@ def event_hash_id(event: Mapping[str, Any], context: Any = None) -> str:
 
     The digest is SHA-256 over the UTF-8 bytes of :func:`prehash_string` (RFC 6920 ``ni`` URI).
     """
-    digest = hashlib.sha256(prehash_string(event, context).encode("utf-8")).hexdigest()
+    return hash_id(prehash_string(event, context))
+
+
+def hash_id(prehash: str) -> str:
+    """The event hash ID of a pre-hash string: SHA-256 of its UTF-8 bytes as an RFC 6920
+    ``ni`` URI with the CBV version."""
+    digest = hashlib.sha256(prehash.encode("utf-8")).hexdigest()
     return f"ni:///sha-256;{digest}?ver={HASH_VERSION}"
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from suyuan.errors import ConfigError
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 """The newest Alembic revision; a test checks it against the migration scripts."""
 
 WRITE = "suyuan_write"

@@ -1,0 +1,209 @@
+"""The audit's fast pass: alone, it passes a sound log; at anything else it steps aside, and the
+reference pass names the first bad entry exactly as it always did.
+
+The log here spans several worker ranges (256 entries each) and a level of the tree above
+them, holds a key rotation and revocation, statements bound to the log and not, bodies the
+fast pass reads without a JSON parse and bodies it must parse (escapes, nesting, non-ASCII
+keys), checkpoints and a witness cosignature; on a real SQLite file and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from suyuan import audit, canonical, crypto, ledger, note, witness
+from suyuan.errors import VerificationError
+from suyuan.model import SignedStatement, format_time, parse_signed_statement, utcnow
+from suyuan.storage import repo
+from suyuan.storage.db import Database
+from tests.core.test_tamper import attacker, flip, flip_column, get_leaf, set_leaf
+from tests.helpers import ORIGIN, Actor, LedgerWorld, make_signed, make_world
+
+SIZE = 700
+ROTATED_AT = 300  # the cooperative's new key is added here, its old one revoked next
+WITNESS = "witness.test/fast"
+
+
+def build(database: Database, tmp_path: Path) -> LedgerWorld:
+    world = make_world(database)
+    coop, carrier = world.actors["coop-jinzhou"], world.actors["carrier-sf"]
+    world.append_ok(make_signed(world.registrar, kind="actor_registered", body={
+        "name": "lab-dalian", "role": "lab", "vkey": Actor("lab-dalian", coop.key).vkey,
+        "info": {"认证": {"CMA": ["2021-01"], "n": 3}, "ascii": True}}))  # nested, non-ASCII
+    bodies = [
+        {"text": "樱桃采收 cherries picked", "lot": "JZ-1"},
+        {"text": "two lines\nand a \"quote\" \\ backslash"},  # escapes: parsed, not matched
+        {"text": "冷链 2°C"},
+    ]
+    batch = []
+    while len(batch) + 4 < ROTATED_AT:
+        actor = (coop, carrier)[len(batch) % 2]
+        log = ORIGIN if len(batch) % 3 else None
+        batch.append(make_signed(actor, body=bodies[len(batch) % 3], log=log))
+    world.append_ok(*batch)
+    new_coop = Actor(coop.name, crypto.SigningKey.generate())
+    world.append_ok(make_signed(world.registrar, kind="key_added",
+                                body={"actor": coop.name, "vkey": new_coop.vkey}))
+    world.append_ok(make_signed(world.registrar, kind="key_revoked",
+                                body={"actor": coop.name, "key_id": coop.key_id}))
+    world.actors[coop.name] = new_coop
+    batch = [make_signed((new_coop, carrier)[i % 2], body=bodies[i % 3], log=ORIGIN)
+             for i in range(SIZE - ROTATED_AT - 2)]
+    world.append_ok(*batch)
+    witness_key = crypto.SigningKey.generate()
+    with database.writer() as session, session.begin():
+        repo.add_witness(session, WITNESS,
+                         str(note.witness_verifier_key(WITNESS, witness_key.public_key)),
+                         format_time(utcnow()))
+        ledger.checkpoint(session, world.log_key)
+    with database.writer() as session, session.begin():
+        latest = repo.latest_checkpoint(session)
+        stamp = int(time.time())
+        cp, signature = witness.cosign(
+            checkpoint_note=latest.note, log_key=ledger.log_vkey(session),
+            origin=ledger.origin(session), name=WITNESS, key=witness_key,
+            state_path=tmp_path / "witness.state",
+            proof_for=lambda a, b: ledger.consistency_proof(session, a, b), timestamp=stamp)
+        repo.add_cosignature(session, cp.size, WITNESS, stamp, signature.line())
+    with database.reader() as session, session.begin():
+        assert ledger.size(session) == SIZE
+    return world
+
+
+@pytest.fixture
+def log(database: Database, tmp_path: Path) -> LedgerWorld:
+    return build(database, tmp_path)
+
+
+@pytest.fixture(params=["256-entry ranges", "tiny ranges"])
+def range_sizes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The ranges the workers get: as in production, or from 4 entries up, so that these
+    logs are cut into many ranges, several tree levels above them and a tail of small ones."""
+    if request.param == "tiny ranges":
+        monkeypatch.setattr(audit, "RANGE_MIN", 4)
+    return request.param
+
+
+@pytest.fixture
+def fast_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "_reference_audit", _refuse)
+
+
+def _refuse(*_: object) -> None:
+    raise AssertionError("the reference pass ran on a sound log")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_fast_pass_alone_passes_a_sound_log_and_agrees_with_the_reference(
+        log: LedgerWorld, jobs: int, range_sizes: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = audit._reference_audit(log.db, 1, None, None)
+    assert reference.size == SIZE and reference.checkpoints == 1 == reference.cosignatures
+    seen: list[int] = []
+    monkeypatch.setattr(audit, "_reference_audit", _refuse)
+    report = audit.audit(log.db, jobs=jobs, progress=lambda done, _: seen.append(done))
+    assert report == reference
+    assert seen == sorted(seen) and seen[-1] == SIZE
+
+
+def test_a_policy_is_checked_by_the_fast_pass_too(log: LedgerWorld, fast_only: None) -> None:
+    with log.db.reader() as session, session.begin():
+        trusted = ledger.policy(session)
+    audit.audit(log.db, jobs=2, policy=trusted)
+    other_key = crypto.verifier_key(ORIGIN, crypto.SigningKey.generate().public_key)
+    other = note.Policy(log=other_key, origin=ORIGIN, witnesses=(), quorum=0)
+    with pytest.raises(VerificationError, match="not the policy's log key"):
+        audit.audit(log.db, jobs=2, policy=other)
+
+
+def _tamper_leaf(index: int):
+    def tamper(conn) -> None:
+        leaf = get_leaf(conn, index)
+        set_leaf(conn, index, flip(leaf, leaf.index(b'"text":"') + 9))
+    return tamper
+
+
+def _tamper_column(table: str, column: str, where: str, params: dict):
+    return lambda conn: flip_column(conn, table, column, where, params)
+
+
+# Faults at the edges of the workers' ranges (256 entries each) and above them in the tree.
+@pytest.mark.parametrize(("tamper", "index", "kind"), [
+    (_tamper_leaf(255), 255, "BadSignature"),
+    (_tamper_leaf(256), 256, "BadSignature"),
+    (_tamper_leaf(SIZE - 1), SIZE - 1, "BadSignature"),
+    (_tamper_column("entries", "prev", "idx = :i", {"i": 512}), 512, "ChainBroken"),
+    (_tamper_column("entries", "leaf_hash", "idx = :i", {"i": 511}), 511, "ChainBroken"),
+    (_tamper_column("nodes", "hash", "level = 8 AND idx = 1", {}), 256, "RootMismatch"),
+    (_tamper_column("nodes", "hash", "level = 9 AND idx = 0", {}), 0, "RootMismatch"),
+    (lambda conn: conn.execute(text("DELETE FROM entries WHERE idx = 256")), 256, "ChainBroken"),
+    (lambda conn: conn.execute(text("UPDATE entries SET kind = 'note' WHERE idx = :i"),
+                               {"i": ROTATED_AT}), ROTATED_AT, "VerificationError"),
+], ids=["leaf-255", "leaf-256", "last-leaf", "prev-column-512", "hash-column-511",
+        "node-level-8", "node-above-the-ranges", "entry-256-deleted", "registry-kind-hidden"])
+def test_faults_at_range_edges_are_named_as_the_reference_pass_names_them(
+        log: LedgerWorld, db_url: str, range_sizes: str, tamper, index: int, kind: str) -> None:
+    with attacker(db_url) as conn:
+        tamper(conn)
+    with pytest.raises(VerificationError) as reference:
+        audit._reference_audit(log.db, 1, None, None)
+    for jobs in (1, 2):
+        with pytest.raises(VerificationError) as caught:
+            audit.audit(log.db, jobs=jobs)
+        assert caught.value.index == index == reference.value.index
+        assert type(caught.value).__name__ == kind == type(reference.value).__name__
+        assert str(caught.value) == str(reference.value)
+
+
+def test_a_replay_in_another_range_is_named(postgres_url: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same statement a second time, hundreds of entries (and ranges) later, from a log
+    that skipped its replay check and lost its unique constraint: only the parent, which
+    sees the nonces of every range, can tell."""
+    database = Database(postgres_url)
+    database.upgrade()
+    try:
+        world = build(database, tmp_path)
+        with database.writer() as session, session.begin():
+            session.execute(text("ALTER TABLE entries DROP CONSTRAINT uq_entries_nonce_actor"))
+            first = repo.leaf(session, 11)  # by the carrier, whose key stays valid
+        monkeypatch.setattr(repo, "find_nonces", lambda session, keys: {})
+        (again,) = world.append_ok(_signed_of(first))
+        with pytest.raises(VerificationError, match="repeats the nonce of entry 11") as caught:
+            audit.audit(database, jobs=2)
+        assert caught.value.index == again == SIZE
+    finally:
+        database.dispose()
+
+
+def _signed_of(leaf: bytes) -> SignedStatement:
+    _, _, _, _, signature, statement = canonical.split_entry(leaf)
+    return parse_signed_statement({"statement": canonical.loads(statement),
+                                   "signature": signature})
+
+
+def test_progress_never_goes_back_when_the_reference_pass_runs(log: LedgerWorld,
+                                                                db_url: str) -> None:
+    with attacker(db_url) as conn:
+        _tamper_column("nodes", "hash", "level = 0 AND idx = :i", {"i": SIZE - 1})(conn)
+    seen: list[int] = []
+    with pytest.raises(VerificationError):
+        audit.audit(log.db, jobs=2, progress=lambda done, _: seen.append(done))
+    assert seen == sorted(set(seen)) and seen[-1] == SIZE
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 255, 256, 257, 700, 8191, 8192, 20009, 1_000_003])
+@pytest.mark.parametrize("jobs", [1, 2, 4])
+def test_ranges_tile_the_log_and_their_levels_are_prefixes(size: int, jobs: int) -> None:
+    ranges = audit._ranges(size, audit._range_bits(size, jobs), jobs)
+    assert [start for start, _, _ in ranges] == [0] + [stop for _, stop, _ in ranges[:-1]]
+    assert ranges[-1][1] == size
+    for start, stop, bits in ranges:
+        assert start % (1 << bits) == 0 and stop - start <= 1 << bits
+        assert stop - start == 1 << bits or stop == size
+    widths = audit._widths(size)
+    covered = audit._covered(ranges, len(widths))
+    assert covered[0] == size and all(c <= w for c, w in zip(covered, widths, strict=True))
