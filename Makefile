@@ -19,7 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q -o faulthandler_timeout=600
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -28,6 +28,7 @@ Run ``python bench/ledger_bench.py --help``. Results go to stdout and ``--out/re
 from __future__ import annotations
 
 import argparse
+import compileall
 import cProfile
 import hashlib
 import io
@@ -56,7 +57,7 @@ import nacl
 import nacl.bindings
 import sqlalchemy
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 import suyuan
@@ -71,7 +72,6 @@ from suyuan.model import (
 )
 from suyuan.storage import repo
 from suyuan.storage.db import Database, normalise_url, sqlite_url
-from suyuan.storage.schema import EntryRow
 
 BENCH_VERSION = 1
 """Bump when the cached proof ledgers must be rebuilt (data or build method changed)."""
@@ -448,6 +448,34 @@ def suyuan_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "suyuan.cli"]
 
 
+def compile_package() -> float:
+    """Byte-compile the measured ``suyuan`` package, as installing it does: with
+    PYTHONDONTWRITEBYTECODE set (as on this machine) an editable checkout would otherwise be
+    compiled from source at every start of the command. Returns the seconds it took."""
+    started = time.perf_counter()
+    compileall.compile_dir(str(Path(suyuan.__file__).resolve().parent), quiet=1)
+    return time.perf_counter() - started
+
+
+def cli_fixed_cost(ndjson: Path, workdir: Path, jobs: int) -> tuple[float, float]:
+    """Wall time of `suyuan --help` and of `suyuan import` of a single statement (best of 3):
+    interpreter start, imports, opening the database, the worker pool, exit."""
+    one = workdir / "one.ndjson"
+    with ndjson.open("rb") as source:
+        one.write_bytes(source.readline())
+    help_best = import_best = float("inf")
+    for attempt in range(3):
+        started = time.perf_counter()
+        subprocess.run([*suyuan_command(), "--help"], capture_output=True, check=True,
+                       timeout=600)
+        help_best = min(help_best, time.perf_counter() - started)
+        url = sqlite_url(workdir / f"fixed-{attempt}.db")
+        fresh_ledger(url).dispose()
+        wall, _ = run_cli(["--db", url, "import", str(one), "--json", "--jobs", str(jobs)])
+        import_best = min(import_best, wall)
+    return help_best, import_best
+
+
 def run_cli(args: Sequence[str]) -> tuple[float, dict[str, Any]]:
     """Run the real ``suyuan`` command; wall time of the whole process and its JSON output."""
     env = {k: v for k, v in os.environ.items() if k != "SUYUAN_DEBUG"}
@@ -544,59 +572,83 @@ def stage_breakdown(results: Results, ndjson: Path, work: Path, cores: int, jobs
     rates they allow: a model of the pipeline, to say where the time goes (no profiler)."""
     keys = world().public_keys
     with ndjson.open("rb") as source:
-        raws = [raw for _, raw in importer.read_lines(source)]
+        lines = list(importer.read_lines(source))
+    raws = [raw for _, raw in lines]
     n = len(raws)
     signed = [parse_signed_statement(r) for r in raws]
     pks = [keys[(s.statement.actor, s.statement.key_id)] for s in signed]
-    parsed = [canonical.loads(s.data) for s in signed]
     meter = CpuMeter(cores)
     stages: dict[str, float] = {}
+    # the import's workers: importer._prepare (a private function: skipped if it changes)
+    try:
+        stages["worker"] = _per_item_us(lambda: importer._prepare((lines, keys)), n)
+        prepared = importer._prepare((lines, keys))
+        items = [importer._item(row) for row in prepared]
+    except (TypeError, ValueError, AttributeError) as exc:
+        print(f"    (importer._prepare not measured: {exc})", flush=True)
+        items = [ledger.Prepared(s, pk) for s, pk in zip(signed, pks, strict=True)]
     stages["parse"] = _per_item_us(lambda: [parse_signed_statement(r) for r in raws], n)
-    stages["json"] = _per_item_us(lambda: [canonical.loads(r) for r in raws], n)
-    stages["jcs"] = _per_item_us(lambda: [canonical.jcs(p) for p in parsed], n)
     stages["verify"] = _per_item_us(
-        lambda: [s.verify(pk) for s, pk in zip(signed, pks, strict=True)], n)
-    # the committing side: ledger.append of pre-verified items, 2,000 per transaction
+        lambda: [crypto.is_valid_prefixed_signature(pk, s.signature, canonical.STATEMENT_PREFIX,
+                                                    s.data)
+                 for s, pk in zip(signed, pks, strict=True)], n)
+    # the committing side: ledger.append of worker-prepared items, 2,000 per transaction
     db = fresh_ledger(sqlite_url(work / "stages.db"))
-    prepared = [ledger.Prepared(s, pk) for s, pk in zip(signed, pks, strict=True)]
     started = time.perf_counter()
     for a, b in _chunks(n, importer.DEFAULT_BATCH):
         with db.writer() as session, session.begin():
-            ledger.append(session, prepared[a:b])
+            ledger.append(session, items[a:b])
     stages["append"] = (time.perf_counter() - started) / n * 1e6
-    # the audit: per-entry checks of a worker (audit._check_chunk, a private function: skipped
-    # if its signature changes), and the whole single-process audit
-    with db.reader() as session, session.begin():
-        leaves = [bytes(leaf) for leaf in session.scalars(
-            select(EntryRow.leaf).order_by(EntryRow.idx))]
-    audit_keys = dict(keys)
+    # the audit: the fast pass's per-entry work in a worker (reading its rows and checking
+    # them: audit._check_entries, a private function, skipped if it changes), and the whole
+    # single-process audit
     try:
-        stages["audit_check"] = _per_item_us(
-            lambda: audit._check_chunk(0, leaves, audit_keys), len(leaves), passes=2)
+        with db.reader() as session, session.begin():
+            size = ledger.size(session)
+            registry, registry_entries = audit._replay_registry(session)
+        plan = audit._Plan(
+            keys={ref: (rec.public_key, rec.added_at, rec.revoked_at)
+                  for ref, rec in registry.keys.items()},
+            roles={name: actor.role for name, actor in registry.actors.items()},
+            registry_entries=frozenset(registry_entries), hash_probe=0)
+
+        def check_all() -> None:
+            with db.reader() as session, session.begin():
+                for a, b in _chunks(size, 1024):
+                    rows = repo.entry_rows(session, a, b)
+                    prev = ledger.GENESIS_HASH if a == 0 else hashlib.sha256(
+                        b"\x00" + repo.entry_rows(session, a - 1, a)[0][1]).digest()
+                    audit._check_entries(plan, a, rows, prev)
+
+        stages["audit_check"] = _per_item_us(check_all, size, passes=2)
     except (TypeError, ValueError, AttributeError) as exc:
-        print(f"    (audit._check_chunk not measured: {exc})", flush=True)
-    stages["audit_total"] = _per_item_us(lambda: audit.audit(db, jobs=1), len(leaves), passes=2)
+        print(f"    (audit._check_entries not measured: {exc})", flush=True)
+        size = n
+    stages["audit_total"] = _per_item_us(lambda: audit.audit(db, jobs=1), size, passes=2)
     db.dispose()
     load = meter.others()
 
     def add(key: str, name: str, value: float, note_text: str = "", unit: str = "µs") -> None:
         results.add(Figure(f"stage_{key}", name, value, unit, note=note_text, other_load=load))
 
-    add("parse", "stage: parse_signed_statement (worker)", stages["parse"],
-        f"of which JSON parse (canonical.loads) {stages['json']:.0f} µs, JCS encoding "
-        f"(canonical.jcs) {stages['jcs']:.0f} µs")
-    add("verify", "stage: Ed25519 verify (worker)", stages["verify"])
-    add("append", "stage: ledger.append + commit, pre-verified (parent)", stages["append"],
-        "2,000 per transaction into a fresh SQLite ledger")
-    import_cpu = stages["parse"] + stages["verify"] + stages["append"]
+    if "worker" in stages:
+        add("worker", "stage: import worker per statement (parse, checks, verify, entry tail)",
+            stages["worker"], "importer._prepare over all lines, one process")
+    add("parse", "stage: parse_signed_statement (general path, for comparison)",
+        stages["parse"])
+    add("verify", "stage: Ed25519 verify (crypto.is_valid_prefixed_signature)", stages["verify"])
+    add("append", "stage: ledger.append + commit of worker-prepared items (parent)",
+        stages["append"], "2,000 per transaction into a fresh SQLite ledger")
+    worker = stages.get("worker", stages["parse"] + stages["verify"])
+    import_cpu = worker + stages["append"]
     ceiling = min(1e6 / stages["append"], cores * 1e6 / import_cpu)
     add("import_ceiling", f"model: import ceiling on {cores} cores", ceiling,
-        f"min(parent alone 1/append, {cores} cores / (parse+verify+append) = "
+        f"min(parent alone 1/append, {cores} cores / (worker+append) = "
         f"{cores} / {import_cpu:.0f} µs); the target needs ≥ 0.7 × libsodium", "/s")
     if "audit_check" in stages:
-        add("audit_check", "stage: audit per-entry check (worker, incl. verify)",
-            stages["audit_check"], "audit._check_chunk over all leaves")
-        add("audit_parent", "stage: audit per-entry, parent side (jobs=1 total − check)",
+        add("audit_check", "stage: audit fast pass per entry (worker: read rows, check, verify)",
+            stages["audit_check"], "repo.entry_rows + audit._check_entries, 1,024 at a time")
+        add("audit_parent", "stage: audit per entry, rest (jobs=1 total − worker check)",
             max(0.0, stages["audit_total"] - stages["audit_check"]))
     add("audit_total", "stage: audit.audit(jobs=1) per entry", stages["audit_total"])
     add("audit_ceiling", f"model: audit ceiling on {cores} cores",
@@ -963,15 +1015,10 @@ def bench_proofs(results: Results, path: Path, size: int, samples: int, budget: 
 
 
 def query_plans(path: Path) -> dict[str, dict[str, Any]]:
-    """SQLite's plan for the exact SQL the ledger issues to read nodes and look up nonces."""
+    """SQLite's plan for the exact SQL the ledger issues to read nodes and look up nonces
+    (as SQLite itself traces it: some of it goes to the driver without SQLAlchemy)."""
     db = Database(sqlite_url(path))
-    captured: list[tuple[str, Any]] = []
-
-    def grab(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-             executemany: bool) -> None:
-        captured.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", grab)
+    captured: list[str] = []
     plans: dict[str, dict[str, Any]] = {}
     calls: dict[str, Callable[[Any], Any]] = {
         "repo.fetch_nodes (proofs, roots, CompactRange.load in every append)":
@@ -982,14 +1029,19 @@ def query_plans(path: Path) -> dict[str, dict[str, Any]]:
     }
     raw = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     with db.reader() as session, session.begin():
-        for name, call in calls.items():
-            captured.clear()
-            call(session)
-            statement, params = captured[-1]
-            rows = raw.execute("EXPLAIN QUERY PLAN " + statement, tuple(params)).fetchall()
-            plans[name] = {"sql": " ".join(statement.split()), "plan": [r[-1] for r in rows]}
+        driver = session.connection().connection.driver_connection
+        driver.set_trace_callback(captured.append)  # statements with their values filled in
+        try:
+            for name, call in calls.items():
+                captured.clear()
+                call(session)
+                statement = next(sql for sql in reversed(captured)
+                                 if sql.lstrip().upper().startswith("SELECT"))
+                rows = raw.execute("EXPLAIN QUERY PLAN " + statement).fetchall()
+                plans[name] = {"sql": " ".join(statement.split()), "plan": [r[-1] for r in rows]}
+        finally:
+            driver.set_trace_callback(None)
     raw.close()
-    event.remove(db.engine, "before_cursor_execute", grab)
     db.dispose()
     return plans
 
@@ -1221,7 +1273,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                        note="how this machine scales; the audit limit is 1-core × cores",
                        other_load=load))
 
+    results.info["compile_seconds_untimed"] = round(compile_package(), 2)
     print("SQLite:", flush=True)
+    meter = CpuMeter(cores)
+    help_wall, one_wall = cli_fixed_cost(ndjson, work, jobs)
+    results.add(Figure("cli_help", "CLI start-up: `suyuan --help` (process wall)",
+                       help_wall * 1e3, "ms", note="best of 3; package byte-compiled"), meter)
+    results.add(Figure("cli_import_one", f"CLI fixed cost: `suyuan import --jobs {jobs}` of "
+                       "1 statement (process wall)", one_wall * 1e3, "ms",
+                       note="best of 3: start-up, database, worker pool, exit"), meter)
     bench_backend(results, "SQLite", lambda name: sqlite_url(work / f"{name}.db"), ndjson,
                   count, jobs, sodium_now, cores, work)
     print("Where an import's and an audit's CPU goes (one process, µs per statement):",

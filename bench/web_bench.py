@@ -81,7 +81,9 @@ MIX: dict[str, tuple[str, float]] = {
     "wide": ("splits of a 100-farm merge", 0.05),
 }
 HEADERS = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8",
-           "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.6", "User-Agent": "suyuan-web-bench"}
+           "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.6", "Accept-Encoding": "gzip, deflate, br",
+           "User-Agent": "suyuan-web-bench"}
+"""What a phone's browser sends (the hello server gets the same)."""
 
 WRK_SCRIPT = r"""
 -- round robin over a fixed list of paths (one wrk thread: one Lua state, one order)
@@ -287,9 +289,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_env(db_path: Path | None, instance: Path) -> dict[str, str]:
+def server_env(db_path: Path | None, instance: Path, store: bool = True) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUYUAN_")}
     env["SUYUAN_INSTANCE_PATH"] = str(instance)
+    if not store:
+        env["SUYUAN_PAGE_STORE"] = ""  # each worker's memory only
     env["SUYUAN_SECRET_KEY"] = "web-bench-" + "0" * 32
     env["SUYUAN_PUBLIC_URL"] = PUBLIC_URL
     if db_path is not None:
@@ -812,30 +816,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     plans: list[tuple[str, str, list[str], Path, list[int]]] = [
         ("hello", "hello", ["/"], hello_file, [args.connections, *single]),
         ("page", "page", paths, paths_file, [args.connections, *single])]
+    servers = [("hello", "hello_app:create_app()", BENCH, "/", env),
+               ("page", "suyuan_web:create_app()", Path.cwd(), "/healthz",
+                server_env(db_path, instance, store=False) if args.target == "page" else env)]
+    if args.target == "page":
+        # The same pages from the page store the workers share, once each has been asked for
+        # (the check pass below asks for every URL once, one at a time, on this server).
+        plans.append(("stored", "stored", paths, paths_file, [args.connections, *single]))
+        servers.append(("stored", "suyuan_web:create_app()", Path.cwd(), "/healthz", env))
     if args.target == "page" and args.hot > 0:
         hot_file = out / "web-hot-urls.txt"
         hot_file.write_text("\n".join(paths[:args.hot]) + "\n")
-        plans.append(("page", "hot", paths[:args.hot], hot_file, [args.connections]))
+        plans.append(("stored", "hot", paths[:args.hot], hot_file, [args.connections]))
     checked: dict[str, Any] = {}
     for config in configs:
         label = config.label
         runs: dict[str, dict[str, Any]] = {}
-        for name, app, chdir, ready in (
-                ("hello", "hello_app:create_app()", BENCH, "/"),
-                ("page", "suyuan_web:create_app()", Path.cwd(), "/healthz")):
+        for name, app, chdir, ready, server_settings in servers:
             print(f"{label}: gunicorn {name}", flush=True)
-            server = Gunicorn(app, chdir, config, env, out / f"gunicorn-{name}.log", ready)
+            if name == "stored":
+                shutil.rmtree(instance / "pages", ignore_errors=True)  # an empty store
+            server = Gunicorn(app, chdir, config, server_settings, out / f"gunicorn-{name}.log",
+                              ready)
             try:
-                if name == "page" and args.target == "page" and not checked:
-                    checked = check_urls(server.port, paths, groups)
-                    print(f"  fetched each URL once: statuses {checked['statuses']}, body "
-                          f"median {checked['bytes_median']:,.0f} B, one at a time: median "
-                          f"{checked['first_fetch_ms_median']:.1f} ms, max "
-                          f"{checked['first_fetch_ms_max']:.1f} ms", flush=True)
+                if name == "stored":
+                    check = check_urls(server.port, paths, groups)
+                    checked = checked or check
+                    runs["check"] = check
+                    print(f"  fetched each URL once: statuses {check['statuses']}, body "
+                          f"median {check['bytes_median']:,.0f} B, one at a time: median "
+                          f"{check['first_fetch_ms_median']:.1f} ms, max "
+                          f"{check['first_fetch_ms_max']:.1f} ms", flush=True)
                     print("  by group (median/p99/max): " + "; ".join(
                         f"{g} {v['median_ms']:.1f}/{v['p99_ms']:.1f}/{v['max_ms']:.1f} ms"
-                        for g, v in checked["groups"].items()), flush=True)
-                    for line in checked["bad"]:
+                        for g, v in check["groups"].items()), flush=True)
+                    for line in check["bad"]:
                         print("    " + line, flush=True)
                 for server_name, workload, plist, pfile, levels in plans:
                     if server_name != name:
@@ -852,8 +867,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 server.stop()
         for conns in [args.connections, *single]:
-            add_pair(results, label, page_name, conns, runs[f"hello/{conns}"],
+            add_pair(results, label, page_name + (", built per request" if args.target == "page"
+                                                  else ""), conns, runs[f"hello/{conns}"],
                      runs[f"page/{conns}"], conns == args.connections)
+            if f"stored/{conns}" in runs:
+                add_pair(results, label, f"{page_name}, from the page store", conns,
+                         runs[f"hello/{conns}"], runs[f"stored/{conns}"],
+                         conns == args.connections, with_hello=False)
         if f"hot/{args.connections}" in runs:
             add_pair(results, label, f"{page_name}, {args.hot} hot lots", args.connections,
                      runs[f"hello/{args.connections}"], runs[f"hot/{args.connections}"], True,
@@ -863,7 +883,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = None
     if args.profile:
         print("profile: 2 sync workers under cProfile", flush=True)
-        profile = str(profile_page(out, env, load, paths, paths_file, args.connections,
+        profile = str(profile_page(out, server_env(db_path, instance, store=False), load,
+                                   paths, paths_file, args.connections,
                                    args.duration))
 
     table = print_table(results)

@@ -50,6 +50,12 @@ DEFAULTS: dict[str, Any] = {
     "SCAN_REGION_HEADER": None,
     # Rendered consumer pages kept per worker process, in bytes (each worker has its own).
     "PAGE_CACHE_BYTES": 128 * 1024 * 1024,
+    # Folder of the page store shared by the workers of this machine (pages built by one are
+    # served by all, across restarts, while the ledger state they show is current). None:
+    # instance/pages; "": no store.
+    "PAGE_STORE": None,
+    # Bound of the page store, in bytes.
+    "PAGE_STORE_BYTES": 1024 * 1024 * 1024,
     # Most labels in one label-sheet request.
     "LABELS_MAX": 500,
     # Languages of the pages; the first is the default.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -130,8 +131,13 @@ def dalian_any(request: pytest.FixtureRequest, tmp_path: Path) -> Dalian:
 
 
 def make_app(url: str, **config: object) -> Flask:
-    settings: dict[str, object] = {"DATABASE_URL": url, "PUBLIC_URL": PUBLIC_URL,
-                                   "TESTING": True}
+    """An app over ``url`` with its own page store (as every app has its own memory), unless
+    ``PAGE_STORE`` is given: tests that patch how pages are built must not meet pages another
+    test's app stored for the same ledger."""
+    settings: dict[str, object] = {
+        "DATABASE_URL": url, "PUBLIC_URL": PUBLIC_URL, "TESTING": True,
+        "PAGE_STORE": tempfile.mkdtemp(prefix="pages-", dir=os.environ.get("SUYUAN_INSTANCE_PATH")),
+    }
     settings.update(config)
     return create_app(settings)
 

@@ -5,10 +5,13 @@ and in a real browser."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -498,3 +501,120 @@ def test_the_page_cache_is_bounded_and_expires(monkeypatch: pytest.MonkeyPatch) 
     cache.put("t", "t", 1)
     clock[0] += 11
     assert cache.get("t") is None
+
+
+# --- the page store shared by a machine's workers ------------------------------------------------
+
+
+def _counting_views(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    views: list[str] = []
+    page = resolver._page
+    monkeypatch.setattr(resolver, "_page", lambda *a: views.append(a[1]) or page(*a))
+    return views
+
+
+def test_workers_share_built_pages_through_the_store_until_the_lot_changes(
+        dalian: Dalian, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = str(tmp_path / "pages")
+    first, second = make_app(dalian.url, PAGE_STORE=store), make_app(dalian.url, PAGE_STORE=store)
+    try:
+        path = f"/01/{BOX}/10/{BOX_LOT}"
+        unit = f"/01/{BOX}/10/{BOX_LOT}/21/JZ00007"
+        built = first.test_client().get(path, headers={"Accept-Language": "en"})
+        unit_built = get(first.test_client(), unit)
+        views = _counting_views(monkeypatch)
+        other = second.test_client()
+        again = other.get(path, headers={"Accept-Language": "en"})
+        assert views == [] and again.data == built.data  # the other worker built nothing
+        assert again.headers["Content-Security-Policy"] == built.headers["Content-Security-Policy"]
+        # A unit's page comes from the store too; its panel of scans is drawn for the request.
+        assert _without_scans(get(other, unit)) == _without_scans(unit_built)
+        assert views == [unit]
+        # A late test of the harvest lot, upstream of the boxes: the box's page changes at once.
+        _append(dalian, "dalian-agri-lab", "test", {
+            "lot": CHERRY_LOT, "event_time": "2026-06-08T09:00:00+08:00",
+            "results": [{"analyte": "多菌灵", "value": "0.01", "unit": "mg/kg", "limit": "0.5"}]})
+        after = other.get(path, headers={"Accept-Language": "en"})
+        assert views == [unit, path] and after.data != built.data
+        assert b"0.01" in after.data
+        # ... and the first worker, whose memory still holds the old page, sees it too.
+        assert first.test_client().get(path, headers={"Accept-Language": "en"}).data == after.data
+    finally:
+        for app in (first, second):
+            app.extensions["suyuan.db"].dispose()
+
+
+def _without_scans(html: str) -> str:
+    return re.sub(r'<section id="unit".*?</section>', "", html, flags=re.S)
+
+
+def test_a_damaged_or_unwritable_page_store_never_fails_a_page(
+        dalian: Dalian, tmp_path: Path) -> None:
+    store = tmp_path / "pages"
+    path = f"/01/{CHERRY}/10/{CHERRY_LOT}"
+    app = make_app(dalian.url, PAGE_STORE=str(store))
+    try:
+        good = get(app.test_client(), path)
+    finally:
+        app.extensions["suyuan.db"].dispose()
+    files = [f for f in store.rglob("*") if f.is_file()]
+    assert files
+    for f in files:
+        f.write_bytes(f.read_bytes()[:40])  # cut short, as by a full disk
+    app = make_app(dalian.url, PAGE_STORE=str(store))
+    try:
+        assert get(app.test_client(), path) == good
+    finally:
+        app.extensions["suyuan.db"].dispose()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    app = make_app(dalian.url, PAGE_STORE=str(blocked))
+    try:
+        client = app.test_client()
+        assert get(client, path) == good and get(client, path) == good
+    finally:
+        app.extensions["suyuan.db"].dispose()
+
+
+def test_the_page_store_is_bounded_and_namespaced(dalian: Dalian, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    store = pagecache.PageStore(tmp_path, "ns", max_bytes=200_000)
+    monkeypatch.setattr(pagecache, "_SWEEP_EVERY", 50)
+    for n in range(120):
+        store.put(("page", n), b"x" * 4000)
+    assert store.bytes_used() <= 200_000
+    assert store.get(("page", 119)) == b"x" * 4000      # the newest stay
+    assert store.get(("page", 0)) is None               # the oldest went
+    assert store.get(("never", "stored")) is None
+    old = pagecache.PageStore(tmp_path, "old-build", max_bytes=200_000, max_age=60)
+    old.put("k", b"v")
+    os.utime(tmp_path / "old-build", (0, 0))
+    store.sweep()
+    assert not (tmp_path / "old-build").exists()        # an old deploy's pages are removed
+    names = set()
+    for config in ({}, {"SCAN_WARN_THRESHOLD": 9}, {"DATABASE_URL": "sqlite:///elsewhere.db"}):
+        app = make_app(dalian.url, **config)
+        names.add(pagecache.namespace(app))
+        app.extensions["suyuan.db"].dispose()
+    assert len(names) == 3
+
+
+def test_a_kept_page_travels_compressed_to_clients_that_take_gzip(dalian: Dalian) -> None:
+    app = make_app(dalian.url)
+    try:
+        client = app.test_client()
+        path = f"/01/{CHERRY}/10/{CHERRY_LOT}"
+        phone = {"Accept-Language": "en", "Accept-Encoding": "gzip, deflate, br"}
+        first = client.get(path, headers=phone)  # built: sent as it is
+        assert first.status_code == 200 and "Content-Encoding" not in first.headers
+        again = client.get(path, headers=phone)
+        assert again.headers["Content-Encoding"] == "gzip"
+        assert "Accept-Encoding" in again.headers["Vary"]
+        assert int(again.headers["Content-Length"]) == len(again.data) < len(first.data) / 3
+        assert gzip.decompress(again.data) == first.data
+        assert again.headers["Content-Security-Policy"] == first.headers["Content-Security-Policy"]
+        for refuses in ({}, {"Accept-Encoding": "br"}, {"Accept-Encoding": "gzip;q=0"}):
+            plain = client.get(path, headers={"Accept-Language": "en", **refuses})
+            assert "Content-Encoding" not in plain.headers and plain.data == first.data
+    finally:
+        app.extensions["suyuan.db"].dispose()
