@@ -61,7 +61,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 import suyuan
-from suyuan import audit, canonical, crypto, importer, ledger, merkle, note, witness
+from suyuan import audit, canonical, crypto, importer, ledger, merkle, note, prepare, witness
 from suyuan.model import (
     Entry,
     SignedStatement,
@@ -579,13 +579,13 @@ def stage_breakdown(results: Results, ndjson: Path, work: Path, cores: int, jobs
     pks = [keys[(s.statement.actor, s.statement.key_id)] for s in signed]
     meter = CpuMeter(cores)
     stages: dict[str, float] = {}
-    # the import's workers: importer._prepare (a private function: skipped if it changes)
+    # the import's workers: prepare.prepare_part
     try:
-        stages["worker"] = _per_item_us(lambda: importer._prepare((lines, keys)), n)
-        prepared = importer._prepare((lines, keys))
+        stages["worker"] = _per_item_us(lambda: prepare.prepare_part((lines, keys)), n)
+        prepared = prepare.prepare_part((lines, keys))
         items = [importer._item(row) for row in prepared]
     except (TypeError, ValueError, AttributeError) as exc:
-        print(f"    (importer._prepare not measured: {exc})", flush=True)
+        print(f"    (prepare.prepare_part not measured: {exc})", flush=True)
         items = [ledger.Prepared(s, pk) for s, pk in zip(signed, pks, strict=True)]
     stages["parse"] = _per_item_us(lambda: [parse_signed_statement(r) for r in raws], n)
     stages["verify"] = _per_item_us(
@@ -610,7 +610,8 @@ def stage_breakdown(results: Results, ndjson: Path, work: Path, cores: int, jobs
             keys={ref: (rec.public_key, rec.added_at, rec.revoked_at)
                   for ref, rec in registry.keys.items()},
             roles={name: actor.role for name, actor in registry.actors.items()},
-            registry_entries=frozenset(registry_entries), hash_probe=0)
+            registry_entries=frozenset(registry_entries), hash_probe=0,
+            origin=ORIGIN)
 
         def check_all() -> None:
             with db.reader() as session, session.begin():
@@ -633,7 +634,7 @@ def stage_breakdown(results: Results, ndjson: Path, work: Path, cores: int, jobs
 
     if "worker" in stages:
         add("worker", "stage: import worker per statement (parse, checks, verify, entry tail)",
-            stages["worker"], "importer._prepare over all lines, one process")
+            stages["worker"], "prepare.prepare_part over all lines, one process")
     add("parse", "stage: parse_signed_statement (general path, for comparison)",
         stages["parse"])
     add("verify", "stage: Ed25519 verify (crypto.is_valid_prefixed_signature)", stages["verify"])

@@ -6,6 +6,7 @@ Errors are one line on stderr; ``SUYUAN_DEBUG=1`` shows tracebacks.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -14,12 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from suyuan import __version__, crypto, importer, ledger, note, witness
+from suyuan import __version__, crypto, lazy, note, prepare
 from suyuan.canonical import loads
 from suyuan.errors import (
     ConfigError,
@@ -39,8 +39,17 @@ from suyuan.model import (
     utcnow,
 )
 from suyuan.registry import ROLES
-from suyuan.storage import repo
-from suyuan.storage.db import Database, sqlite_url
+
+if TYPE_CHECKING:
+    from suyuan.storage.db import Database
+
+# The database layer (SQLAlchemy, the ledger and its projections) is loaded by the commands
+# that use it: `--help` does without, and `import` sets its workers going first.
+importer = lazy.module("suyuan.importer")
+ledger = lazy.module("suyuan.ledger")
+witness = lazy.module("suyuan.witness")
+repo = lazy.module("suyuan.storage.repo")
+storage_db = lazy.module("suyuan.storage.db")
 
 DEFAULT_DB_FILE = Path("data") / "suyuan.db"
 
@@ -61,10 +70,15 @@ class Settings:
 
     _db: Database | None = None
 
+    @property
+    def url(self) -> str:
+        return self.db_url or f"sqlite:///{DEFAULT_DB_FILE.resolve()}"
+
     def database(self, *, create: bool = False) -> Database:
         if self._db is None:
-            url = self.db_url or sqlite_url(DEFAULT_DB_FILE.resolve())
-            self._db = Database(url)
+            self._db = storage_db.Database(self.url)
+            ledger.size  # noqa: B018  (loads the ledger and its projections now)
+            _settle_gc()
             if not create and not self._db.is_current():
                 raise ConfigError(
                     "no ledger here: run `suyuan init --origin ORIGIN` (or give --db / "
@@ -470,7 +484,7 @@ def append(settings: Settings, name: str, as_json: bool, source: click.File) -> 
 
 @cli.command("import")
 @click.argument("source", type=click.File("rb"), default="-")
-@click.option("--batch-size", default=importer.DEFAULT_BATCH, show_default=True,
+@click.option("--batch-size", default=prepare.DEFAULT_BATCH, show_default=True,
               type=click.IntRange(1, 100_000), help="Statements per transaction.")
 @click.option("--jobs", type=click.IntRange(1, 256), help="Worker processes (default: cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -482,16 +496,29 @@ def import_(settings: Settings, source: Any, batch_size: int, jobs: int | None,
     Valid lines are appended; each refused line is reported with its number and reason.
     Re-running the same file appends nothing twice. Exit status 1 if any line was refused.
     """
-    db = settings.database()
     total = 0
     if source.seekable() and sys.stderr.isatty():
         total = sum(1 for line in source if line.strip())
         source.seek(0)
-    lines = importer.read_lines(source)
     started = time.perf_counter()
+    lines = prepare.read_lines(source)
+    jobs = jobs or os.cpu_count() or 1
+    pipeline = None
+    keys = prepare.sqlite_keys(settings.url) if jobs > 1 else None
+    if keys is not None:
+        # A ledger in a SQLite file: its key table is read without the database layer, and
+        # the workers verify the first batches while this process loads it.
+        pipeline = prepare.Pipeline(lines, keys, jobs=jobs, batch_size=batch_size)
+        pipeline.fill()
+    try:
+        db = settings.database()
+    except BaseException:
+        if pipeline is not None:
+            pipeline.close()
+        raise
     with _progress(total, "Importing") as advance:
         summary = importer.import_lines(db, lines, batch_size=batch_size, jobs=jobs,
-                                        progress=advance)
+                                        progress=advance, pipeline=pipeline)
     elapsed = time.perf_counter() - started
     if as_json:
         click.echo(json.dumps({
@@ -766,9 +793,33 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+_gc_held = False
+
+
+def _hold_gc() -> None:
+    """No cyclic garbage collection while the command loads its code: the objects it creates
+    (modules, classes, the ORM's tables) live as long as the process, and scanning them again
+    and again costs a short command a good part of its time."""
+    global _gc_held
+    if gc.isenabled():
+        gc.disable()
+        _gc_held = True
+
+
+def _settle_gc() -> None:
+    """The command's code is loaded: keep it out of every later collection (``gc.freeze``)
+    and collect the rest as usual, for commands that run long (import, verify, serve)."""
+    global _gc_held
+    if _gc_held:
+        gc.freeze()
+        gc.enable()
+        _gc_held = False
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: every error is one line, never a traceback."""
     debug = bool(os.environ.get("SUYUAN_DEBUG"))
+    _hold_gc()
     try:
         cli.main(args=argv, prog_name="suyuan", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -786,14 +837,6 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         _fail(str(exc))
-    except DBAPIError as exc:
-        if debug:
-            raise
-        _fail(f"database error: {str(exc.orig).splitlines()[0]}")
-    except SQLAlchemyError as exc:
-        if debug:
-            raise
-        _fail(f"database error: {exc}")
     except BrokenPipeError:
         sys.exit(1)
     except UnicodeDecodeError as exc:
@@ -806,6 +849,14 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+    except Exception as exc:
+        # Errors of the database layer (loaded only if a command used it)
+        errors = sys.modules.get("sqlalchemy.exc")
+        if debug or errors is None or not isinstance(exc, errors.SQLAlchemyError):
+            raise
+        if isinstance(exc, errors.DBAPIError):
+            _fail(f"database error: {str(exc.orig).splitlines()[0]}")
+        _fail(f"database error: {exc}")
 
 
 from suyuan import cli_serve as _cli_serve  # noqa: E402,F401  (registers its commands)

@@ -7,9 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import click
-from sqlalchemy import select
 
-from suyuan import ledger, lineage, supply
+from suyuan import lazy
 from suyuan.cli import (
     Failed,
     Settings,
@@ -23,7 +22,10 @@ from suyuan.cli import (
 from suyuan.drafts import body_from_file, body_from_pairs, describe, rows_from_csv
 from suyuan.errors import MalformedInput
 from suyuan.events import KINDS
-from suyuan.storage.schema import AlertRow
+
+ledger = lazy.module("suyuan.ledger")
+lineage = lazy.module("suyuan.lineage")
+supply = lazy.module("suyuan.supply")
 
 
 @cli.command("kinds")
@@ -327,6 +329,10 @@ def import_epcis(settings: Settings, name: str, source: Any) -> None:
 def alerts_command(settings: Settings, lot: str | None, as_json: bool) -> None:
     """Rules broken by accepted statements, for the regulator."""
     with _reading(settings) as session:
+        from sqlalchemy import select
+
+        from suyuan.storage.schema import AlertRow
+
         query = select(AlertRow).order_by(AlertRow.entry, AlertRow.id)
         if lot:
             query = query.where(AlertRow.lot == lot)

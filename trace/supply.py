@@ -125,12 +125,12 @@ class SupplyState:
     def prefetch_lots(self, codes: set[str]) -> None:
         """Learn in one query which of ``codes`` exist: notes name lots freely, and one
         look-up per note would dominate a bulk import of notes."""
+        from suyuan.storage import repo
+
         wanted = sorted(codes - self._looked_up)
-        for start in range(0, len(wanted), 400):
-            chunk = wanted[start : start + 400]
-            self._existing.update(self.session.scalars(
-                select(LotRow.code).where(LotRow.code.in_(chunk))))
-            self._looked_up.update(chunk)
+        if wanted:
+            self._existing.update(repo.existing_lots(self.session, wanted))
+            self._looked_up.update(wanted)
 
     def lot_exists(self, code: str) -> bool:
         if not code:
@@ -267,8 +267,6 @@ class SupplyState:
 
 def check(state: SupplyState, statement: Statement, index: int, role: str) -> list[Alert]:
     """Rules for one statement: raise :class:`Rejected` or return the alerts it raises."""
-    from suyuan import rules
-
     spec = KINDS.get(statement.kind)
     if spec is None:
         return []  # a note may name a lot that does not exist yet: nothing to check
@@ -278,8 +276,6 @@ def check(state: SupplyState, statement: Statement, index: int, role: str) -> li
 
 def apply(state: SupplyState, statement: Statement, index: int, alerts: list[Alert]) -> None:
     """Advance the projections past an accepted statement."""
-    from suyuan import rules
-
     spec = KINDS.get(statement.kind)
     state.touched = set()
     if spec is not None:
@@ -362,3 +358,6 @@ def rebuild(session: Session, progress: Any = None) -> RebuildReport:
     repo.save_registry_changes(session, Registry(), registry)
     session.flush()
     return RebuildReport(count, alerts_total, rejected)
+
+
+from suyuan import rules  # noqa: E402  (the rules build on this module's state and alerts)

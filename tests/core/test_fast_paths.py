@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from suyuan import canonical, crypto, importer
+from suyuan import canonical, crypto, prepare
 from suyuan.errors import MalformedInput
 from suyuan.model import Entry, Statement, parse_signed_statement, sign_statement
 
@@ -105,13 +105,13 @@ def test_nothing_that_is_not_canonical_is_recognised(mutate) -> None:
 def test_a_recognised_line_parses_as_parse_signed_statement_parses_it(statement: dict) -> None:
     signed = sign_statement(Statement.from_json(statement), KEY)
     line = signed.to_line().encode()
-    fast = importer.parse_canonical_line(line)
+    fast = prepare.parse_canonical_line(line)
     if fast is not None:
         assert fast == (signed.statement, signed.data, signed.signature, signed.signature_b64)
         assert fast[0] == parse_signed_statement(line).statement
     # Lines that are not canonical (spaces, other key order) are left to the general path.
     spaced = json.dumps(json.loads(line), ensure_ascii=False).encode()
-    assert importer.parse_canonical_line(spaced) is None
+    assert prepare.parse_canonical_line(spaced) is None
 
 
 @pytest.mark.parametrize("change, message", [
@@ -127,7 +127,7 @@ def test_a_line_the_model_refuses_is_left_to_the_general_path(change: dict, mess
                  "time": "2026-05-01T08:00:00Z", "nonce": "nnnnnnnn", "body": {"text": "t"},
                  **change}
     line = canonical.jcs({"signature": "A" * 86 + "==", "statement": statement})
-    assert importer.parse_canonical_line(line) is None
+    assert prepare.parse_canonical_line(line) is None
     with pytest.raises(MalformedInput, match=message):
         parse_signed_statement(line)
 

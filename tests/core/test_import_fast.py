@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from suyuan import audit, canonical, crypto, importer, ledger
+from suyuan import audit, canonical, crypto, importer, ledger, prepare
 from suyuan.errors import SuyuanError
 from suyuan.model import Entry, parse_signed_statement, utcnow
 from suyuan.storage import repo
@@ -86,8 +86,8 @@ def test_the_workers_shortcuts_append_and_refuse_what_the_general_path_does(
     general.upgrade()
     try:
         ledger_with(general, registrar, actors)
-        monkeypatch.setattr(importer, "parse_canonical_line", lambda raw: None)
-        monkeypatch.setattr(importer, "validate_body", _leave_to_the_ledger)
+        monkeypatch.setattr(prepare, "parse_canonical_line", lambda raw: None)
+        monkeypatch.setattr(prepare, "validate_body", _leave_to_the_ledger)
         slow = run_import(general, lines, jobs)
         assert statements(general)[3:] == statements(database)[3:]  # after the setup
     finally:
@@ -157,7 +157,7 @@ def test_a_batch_that_fails_unforeseen_is_rolled_back_and_appended_line_by_line(
         return append(session, items, **kwargs)
 
     monkeypatch.setattr(ledger, "append", failing_append)
-    monkeypatch.setattr(importer, "TASK_LINES", 2)
+    monkeypatch.setattr(prepare, "TASK_LINES", 2)
     with world.db.reader() as session, session.begin():
         start = ledger.size(session)
     summary = importer.import_lines(

@@ -143,6 +143,17 @@ def find_nonces(session: Session, keys: Iterable[tuple[str, str]]
     return found
 
 
+def existing_lots(session: Session, codes: Sequence[str]) -> set[str]:
+    """Which of ``codes`` are lots (plain SQL, like :func:`find_nonces`: a bulk import of
+    notes asks this for every part it appends)."""
+    found: set[str] = set()
+    for start in range(0, len(codes), _IN_CHUNK):
+        chunk = codes[start : start + _IN_CHUNK]
+        sql = f"SELECT code FROM lots WHERE code IN ({', '.join(['?'] * len(chunk))})"
+        found.update(code for (code,) in _raw_rows(session, sql, chunk))
+    return found
+
+
 def leaf(session: Session, index: int) -> bytes:
     data = session.scalar(select(EntryRow.leaf).where(EntryRow.idx == index))
     if data is None:

@@ -1,0 +1,127 @@
+"""The import's early start: the key table read without the database layer, workers set going
+before it loads, and a command line that loads SQLAlchemy only for commands that use it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from suyuan import crypto, importer, ledger, prepare
+from suyuan.storage import repo
+from suyuan.storage.db import Database
+from tests.helpers import Actor, LedgerWorld, make_signed, make_world, run_cli
+
+
+@pytest.fixture
+def sqlite_world(tmp_path: Path) -> LedgerWorld:
+    db = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    db.upgrade()
+    yield make_world(db)
+    db.dispose()
+
+
+def test_the_key_table_read_without_sqlalchemy_is_the_registrys(
+        sqlite_world: LedgerWorld, tmp_path: Path) -> None:
+    with sqlite_world.db.reader() as session, session.begin():
+        expected = repo.load_registry(session).public_keys()
+    assert len(expected) == 3  # registrar, cooperative, carrier
+    assert prepare.sqlite_keys(f"sqlite:///{tmp_path / 'ledger.db'}") == expected
+    assert prepare.sqlite_keys(f"sqlite+pysqlite:///{tmp_path / 'ledger.db'}") == expected
+
+
+def test_anything_but_a_ledger_in_a_sqlite_file_gives_no_key_table(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database at all, but long enough to have a header" * 10)
+    for url in ("postgresql://postgres@127.0.0.1:5432/test", "sqlite://", "sqlite:///:memory:",
+                f"sqlite:///{tmp_path / 'missing.db'}", f"sqlite:///{empty}",
+                f"sqlite:///{text}", f"sqlite:///{empty}?mode=ro", f"sqlite:///{tmp_path}"):
+        assert prepare.sqlite_keys(url) is None, url
+    assert not (tmp_path / "missing.db").exists()  # nothing created on the way
+
+
+def test_a_stale_key_snapshot_costs_time_not_correctness(sqlite_world: LedgerWorld) -> None:
+    """Workers given no keys verify nothing; the ledger verifies every line itself and still
+    appends the good ones and refuses the forged one."""
+    coop = sqlite_world.actors["coop-jinzhou"]
+    good = [make_signed(coop, body={"text": f"box {i}"}) for i in range(5)]
+    forged = json.loads(make_signed(coop).to_line())
+    forged["statement"]["body"]["text"] = "changed after signing"
+    lines = [s.to_line() for s in good[:3]] + [json.dumps(forged)] + [
+        s.to_line() for s in good[3:]]
+    numbered = prepare.read_lines(line.encode() for line in lines)
+    pipeline = prepare.Pipeline(numbered, {}, jobs=2, batch_size=2)
+    pipeline.fill()  # as the command does, before the database is opened
+    summary = importer.import_lines(sqlite_world.db, numbered, pipeline=pipeline)
+    assert summary.appended == 5
+    assert [(e.line, e.reason) for e in summary.errors] == [(4, "bad_signature")]
+    assert pipeline.pool is None  # closed by the import
+
+
+def test_a_key_registered_after_the_snapshot_is_still_checked(
+        sqlite_world: LedgerWorld) -> None:
+    """A worker holding the table from before a key existed leaves that key's lines to the
+    ledger, which knows it by then."""
+    snapshot = prepare.sqlite_keys(str(sqlite_world.db.url))
+    assert snapshot is not None
+    lab = Actor("lab-dalian", crypto.SigningKey.generate())
+    sqlite_world.append_ok(make_signed(sqlite_world.registrar, kind="actor_registered",
+                                       body={"name": lab.name, "role": "lab",
+                                             "vkey": lab.vkey}))
+    lines = [make_signed(lab, body={"text": "residue test passed"}).to_line(),
+             make_signed(lab, key=crypto.SigningKey.generate()).to_line()]
+    numbered = prepare.read_lines(line.encode() for line in lines)
+    pipeline = prepare.Pipeline(numbered, snapshot, jobs=2)
+    pipeline.fill()
+    summary = importer.import_lines(sqlite_world.db, numbered, pipeline=pipeline)
+    assert summary.appended == 1
+    assert [(e.line, e.reason) for e in summary.errors] == [(2, "bad_signature")]
+    with sqlite_world.db.reader() as session, session.begin():
+        assert ledger.size(session) == 5
+
+
+def _modules_loaded_by(*args: str, cwd: Path) -> tuple[int, list[str]]:
+    script = ("import atexit, json, sys\n"
+              "atexit.register(lambda: print(json.dumps(sorted(m for m in sys.modules "
+              "if m.split('.')[0] in ('sqlalchemy', 'alembic', 'flask')))))\n"
+              "from suyuan.cli import main\n"
+              f"main({list(args)!r})\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True,
+                            timeout=120)
+    return result.returncode, json.loads(result.stdout.decode().splitlines()[-1])
+
+
+def test_help_and_offline_commands_do_not_load_the_database_layer(tmp_path: Path) -> None:
+    assert _modules_loaded_by("--help", cwd=tmp_path) == (0, [])
+    assert _modules_loaded_by("kinds", cwd=tmp_path) == (0, [])
+    code, loaded = _modules_loaded_by("--db", f"sqlite:///{tmp_path / 'x.db'}", "log", "vkey",
+                                      cwd=tmp_path)
+    assert code == 1 and "sqlalchemy" in loaded  # a command that needs it still gets it
+
+
+def test_import_into_an_outdated_ledger_stops_cleanly_after_starting_its_workers(
+        sqlite_world: LedgerWorld, tmp_path: Path) -> None:
+    """The key table is there (so the workers start), but the schema is not the newest: one
+    clear line, exit 1, nothing appended."""
+    path = tmp_path / "ledger.db"
+    coop = sqlite_world.actors["coop-jinzhou"]
+    (tmp_path / "in.ndjson").write_text(
+        "".join(make_signed(coop, body={"text": f"{i}"}).to_line() + "\n" for i in range(3000)))
+    with sqlite_world.db.reader() as session, session.begin():
+        size = ledger.size(session)
+    sqlite_world.db.dispose()
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0003'")
+    result = run_cli("--db", f"sqlite:///{path}", "import", "in.ndjson", "--jobs", "2",
+                     cwd=tmp_path)
+    err = result.stderr.decode()
+    assert result.returncode == 1 and "Traceback" not in err
+    assert err.startswith("suyuan: error: no ledger here") and err.count("\n") == 1
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT count(*) FROM entries").fetchone() == (size,)
