@@ -322,6 +322,42 @@ def import_epcis(settings: Settings, name: str, source: Any) -> None:
                f"{results[0].index}-{results[-1].index}")
 
 
+@cli.command("event-hash")
+@click.argument("source", type=click.File("rb"))
+@click.option("--prehash", is_flag=True, help="Also print each event's pre-hash string.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def event_hash_command(source: Any, prehash: bool, as_json: bool) -> None:
+    """CBV 2.0 event hash IDs of the events in an EPCIS document (JSON-LD or XML).
+
+    The same event hashes alike in either syntax and however it is written, so a trading
+    partner's event can be matched to ours by its hash. No database is needed.
+    """
+    from suyuan.canonical import loads
+    from suyuan.interop import epcis_xml
+    from suyuan.interop.event_hash import document_events, event_hash_id, prehash_string
+
+    data = source.read()
+    try:
+        if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
+            events = epcis_xml.parse_document(data)
+        else:
+            events = document_events(loads(data.decode("utf-8-sig")))
+        rows = [(event, event_hash_id(event, context), prehash_string(event, context))
+                for event, context in events]
+    except (MalformedInput, UnicodeDecodeError) as exc:
+        raise Failed(f"{source.name}: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps([
+            {"type": event.get("type"), "eventTime": event.get("eventTime"), "hash": digest,
+             **({"prehash": text} if prehash else {})}
+            for event, digest, text in rows], ensure_ascii=False))
+        return
+    for event, digest, text in rows:
+        click.echo(f"{digest}  {event.get('type')} {event.get('eventTime')}")
+        if prehash:
+            click.echo(f"  {text}")
+
+
 @cli.command("alerts")
 @click.option("--lot", help="Only alerts about this lot.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -129,14 +129,9 @@ def test_only_the_known_corpus_prehash_lines_are_inconsistent() -> None:
 def _expected_equal_params() -> list[Any]:
     if not EXPECTED_EQUAL.is_dir():
         return []
-    params = []
-    for path in sorted(EXPECTED_EQUAL.iterdir()):
-        marks = []
-        if path.suffix != ".json":
-            marks = [pytest.mark.skip(reason=f"{path.name}: XML representations are out of "
-                                             "scope (JSON-LD only)")]
-        params.append(pytest.param(path.name, id=path.name, marks=marks))
-    return params
+    # the XML sets: tests/core/interop/test_epcis_xml.py
+    return [pytest.param(path.name, id=path.name)
+            for path in sorted(EXPECTED_EQUAL.glob("*.json"))]
 
 
 @needs_corpus
