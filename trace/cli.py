@@ -76,9 +76,9 @@ class Settings:
 
     def database(self, *, create: bool = False) -> Database:
         if self._db is None:
-            self._db = storage_db.Database(self.url)
-            ledger.size  # noqa: B018  (loads the ledger and its projections now)
-            _settle_gc()
+            with _loading_code():
+                self._db = storage_db.Database(self.url)
+                ledger.size  # noqa: B018  (loads the ledger and its projections now)
             if not create and not self._db.is_current():
                 raise ConfigError(
                     "no ledger here: run `suyuan init --origin ORIGIN` (or give --db / "
@@ -509,12 +509,13 @@ def import_(settings: Settings, source: Any, batch_size: int, jobs: int | None,
         # A ledger in a SQLite file: its key table is read without the database layer, and
         # the workers verify the first batches while this process loads it.
         pipeline = prepare.Pipeline(lines, keys, jobs=jobs, batch_size=batch_size)
-        pipeline.fill()
     try:
+        if pipeline is not None:
+            pipeline.fill()
         db = settings.database()
     except BaseException:
         if pipeline is not None:
-            pipeline.close()
+            pipeline.close(cancel=True)
         raise
     with _progress(total, "Importing") as advance:
         summary = importer.import_lines(db, lines, batch_size=batch_size, jobs=jobs,
@@ -793,33 +794,27 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-_gc_held = False
-
-
-def _hold_gc() -> None:
-    """No cyclic garbage collection while the command loads its code: the objects it creates
-    (modules, classes, the ORM's tables) live as long as the process, and scanning them again
-    and again costs a short command a good part of its time."""
-    global _gc_held
-    if gc.isenabled():
-        gc.disable()
-        _gc_held = True
-
-
-def _settle_gc() -> None:
-    """The command's code is loaded: keep it out of every later collection (``gc.freeze``)
-    and collect the rest as usual, for commands that run long (import, verify, serve)."""
-    global _gc_held
-    if _gc_held:
+@contextmanager
+def _loading_code() -> Iterator[None]:
+    """Load the database layer without cyclic garbage collection, then keep what was loaded
+    out of every later collection (``gc.freeze``). The objects it creates (modules, classes,
+    the ORM's tables) live as long as the process: collecting while they are made costs a
+    short command a good part of its time, and scanning them again in every later
+    collection slows a long one (import, verify, serve)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
         gc.freeze()
         gc.enable()
-        _gc_held = False
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: every error is one line, never a traceback."""
     debug = bool(os.environ.get("SUYUAN_DEBUG"))
-    _hold_gc()
     try:
         cli.main(args=argv, prog_name="suyuan", standalone_mode=False)
     except click.exceptions.Exit as exc:

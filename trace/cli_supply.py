@@ -346,6 +346,8 @@ def event_hash_command(source: Any, prehash: bool, as_json: bool) -> None:
                 for event, context in events]
     except (MalformedInput, UnicodeDecodeError) as exc:
         raise Failed(f"{source.name}: {exc}") from exc
+    except RecursionError:
+        raise Failed(f"{source.name}: the document nests too deeply") from None
     if as_json:
         click.echo(json.dumps([
             {"type": event.get("type"), "eventTime": event.get("eventTime"), "hash": digest,

@@ -92,12 +92,12 @@ def import_lines(
             keys = repo.load_registry(session).public_keys()
         pipeline = Pipeline(lines, keys, jobs=jobs, batch_size=batch_size)
     importing = _Import(db, pipeline.keys, progress)
-    try:
-        for is_batch_end, part in pipeline.parts():
-            importing.take(is_batch_end, part)
-    finally:
-        importing.close()
-        pipeline.close()
+    with pipeline:
+        try:
+            for is_batch_end, part in pipeline.parts():
+                importing.take(is_batch_end, part)
+        finally:
+            importing.close()
     importing.summary.errors.sort(key=lambda e: e.line)
     return importing.summary
 

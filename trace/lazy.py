@@ -26,4 +26,7 @@ def module(name: str) -> ModuleType:
     lazy = importlib.util.module_from_spec(spec)
     sys.modules[name] = lazy
     loader.exec_module(lazy)
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, lazy)  # as an import does: ``suyuan.ledger`` works
     return lazy

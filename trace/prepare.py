@@ -14,6 +14,7 @@ import gc
 import multiprocessing
 import os
 import pickle
+import signal
 import sqlite3
 from binascii import a2b_base64
 from collections import deque
@@ -54,6 +55,8 @@ def read_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
 
 def prepare_part(task: tuple[list[tuple[int, bytes]], bytes | Keys]) -> list[Prepared]:
     """Parse, canonicalise, check and pre-verify lines (runs in worker processes)."""
+    if _cancelled is not None and _cancelled.is_set():
+        return []  # the import stopped: what is still queued is skipped
     batch, keys = task[0], _keys_of(task[1])
     out: list[Prepared] = []
     is_valid = crypto.is_valid_prefixed_signature
@@ -179,11 +182,11 @@ def sqlite_keys(url: str) -> Keys | None:
         return None
     try:
         rows = connection.execute("SELECT actor, key_id, public_key FROM actor_keys").fetchall()
-    except sqlite3.Error:
+        return {(actor, key_id): bytes(public_key) for actor, key_id, public_key in rows}
+    except (sqlite3.Error, TypeError, ValueError):  # not our table after all
         return None
     finally:
         connection.close()
-    return {(actor, key_id): bytes(public_key) for actor, key_id, public_key in rows}
 
 
 Part = tuple[bool, list[Prepared]]
@@ -203,8 +206,11 @@ class Pipeline:
         self.keys = keys
         self.batch_size = batch_size
         canonical.compile_recognisers()  # before the fork: the workers inherit them
-        self.pool = (multiprocessing.get_context("fork").Pool(jobs, initializer=_start_worker)
-                     if jobs > 1 else None)
+        self.pool: Any = None
+        if jobs > 1:
+            context = multiprocessing.get_context("fork")
+            self.cancelled = context.Event()
+            self.pool = context.Pool(jobs, initializer=_start_worker, initargs=(self.cancelled,))
         self.ahead = 3 * -(-batch_size // TASK_LINES) if self.pool is not None else 0
         self.pending: deque[tuple[bool, Callable[[], list[Prepared]]]] = deque()
         self.is_exhausted = False
@@ -242,10 +248,13 @@ class Pipeline:
             task = self.pool.apply_async(prepare_part, ((part, snapshot),))
             self.pending.append((number == len(parts), task.get))
 
-    def close(self) -> None:
-        """Let what is queued (a few batches at most) finish and the workers exit:
-        ``terminate()`` can hang when its task thread is blocked feeding a full pipe."""
+    def close(self, *, cancel: bool = False) -> None:
+        """Let the workers exit. After a failure or an interruption (``cancel``) they skip
+        what is still queued; otherwise it (a few batches at most) is finished. Never
+        ``terminate()``: it can hang when its task thread is blocked feeding a full pipe."""
         if self.pool is not None:
+            if cancel:
+                self.cancelled.set()
             self.pool.close()
             self.pool.join()
             self.pool = None
@@ -253,11 +262,20 @@ class Pipeline:
     def __enter__(self) -> Pipeline:
         return self
 
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *_exc: object) -> None:
+        self.close(cancel=exc_type is not None)
 
 
-def _start_worker() -> None:
+_cancelled: Any = None  # a worker's view of Pipeline.cancelled
+
+
+def _start_worker(cancelled: Any) -> None:
+    global _cancelled
+    _cancelled = cancelled
+    # Ctrl-C reaches the whole process group: the parent stops the import (and tells the
+    # workers to skip what is queued); a worker killed mid-task would leave the pool
+    # waiting for its result for ever.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # What the worker inherited lives as long as it does: out of its collections.
     gc.freeze()
     gc.enable()

@@ -127,13 +127,15 @@ class SupplyState:
         look-up per note would dominate a bulk import of notes."""
         from suyuan.storage import repo
 
-        wanted = sorted(codes - self._looked_up)
+        # A code that is no lot code cannot name a lot (and may hold what a database
+        # refuses to compare, such as NUL on PostgreSQL): it is looked up nowhere.
+        wanted = sorted(code for code in codes - self._looked_up if fields.CODE.match(code))
         if wanted:
             self._existing.update(repo.existing_lots(self.session, wanted))
             self._looked_up.update(wanted)
 
     def lot_exists(self, code: str) -> bool:
-        if not code:
+        if not code or not fields.CODE.match(code):
             return False
         if code in self.created_lots or code in self._existing:
             return True

@@ -217,8 +217,14 @@ def test_concurrent_appenders_neither_fork_nor_lose_anything(
     with database.reader() as session, session.begin():
         setup_size = ledger.size(session)
     procs = start_appenders(db_url, per_process, tmp_path)
-    release(procs)
-    reports = [finish(proc) for proc in procs]
+    try:
+        release(procs)
+        reports = [finish(proc) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     size = check_log(database, setup_size, reports)
     assert_cli_verifies(db_url, tmp_path, size, checkpoints=0)
 
@@ -235,10 +241,17 @@ def test_checkpoints_signed_during_concurrent_appends_are_all_consistent(
     appenders = start_appenders(db_url, per_process, tmp_path, await_checkpoint=(9, 19))
     signers = [start(CHECKPOINTER, db_url, world.log_key.seed.hex(), str(stop), cwd=tmp_path)
                for _ in range(2)]
-    release(appenders + signers)
-    reports = [finish(proc) for proc in appenders]
-    stop.touch()
-    outcomes = [finish(proc) for proc in signers]
+    try:
+        release(appenders + signers)
+        reports = [finish(proc) for proc in appenders]
+        stop.touch()
+        outcomes = [finish(proc) for proc in signers]
+    finally:
+        stop.touch()  # on any failure too: the signers loop until it exists
+        for proc in appenders + signers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert all(o["attempts"] >= 2 for o in outcomes)
     signed = [o["signed"] for o in outcomes]
     size = check_log(database, setup_size, reports)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from suyuan import audit, canonical, crypto, importer, ledger, prepare
 from suyuan.errors import SuyuanError
@@ -171,3 +172,21 @@ def test_a_batch_that_fails_unforeseen_is_rolled_back_and_appended_line_by_line(
                   for i in range(start, start + 11)]
     assert nonces == [s.statement.nonce for s in signed if s.statement.nonce != poison]
     assert audit.audit(world.db, jobs=1).size == start + 11
+
+
+def test_a_note_naming_no_lot_code_is_appended_on_every_database(world: LedgerWorld) -> None:
+    """A note's ``lot`` is free text; one that is no lot code (here with a NUL, which
+    PostgreSQL will not compare) names no lot and is appended like any note."""
+    coop = world.actors["coop-jinzhou"]
+    lines = [make_signed(coop, body={"text": "ok", "lot": "JZ-1"}).to_line(),
+             make_signed(coop, body={"text": "odd lot", "lot": "JZ\u00001"}).to_line(),
+             make_signed(coop, body={"text": "ok", "lot": "no such lot"}).to_line()]
+    summary = run_import(world.db, lines, 2)
+    assert (summary.appended, summary.errors) == (3, [])
+
+
+def test_a_plain_sql_error_is_a_database_error_like_any_other(world: LedgerWorld) -> None:
+    """The plain-SQL queries raise what SQLAlchemy raises, so the importer's and the
+    command's handling of database errors covers them too."""
+    with world.db.reader() as session, session.begin(), pytest.raises(DBAPIError):
+        repo._raw_rows(session, "SELECT no_such_column FROM meta", ())

@@ -4,9 +4,12 @@ before it loads, and a command line that loads SQLAlchemy only for commands that
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -118,10 +121,62 @@ def test_import_into_an_outdated_ledger_stops_cleanly_after_starting_its_workers
     sqlite_world.db.dispose()
     with sqlite3.connect(path) as connection:
         connection.execute("UPDATE alembic_version SET version_num = '0003'")
-    result = run_cli("--db", f"sqlite:///{path}", "import", "in.ndjson", "--jobs", "2",
-                     cwd=tmp_path)
+    # the command as the console script runs it, telling on stdout when its workers start
+    script = ("import sys\n"
+              "from suyuan import prepare\n"
+              "start = prepare.Pipeline.__init__\n"
+              "def told(self, *a, **k):\n"
+              "    print('workers started', flush=True)\n"
+              "    start(self, *a, **k)\n"
+              "prepare.Pipeline.__init__ = told\n"
+              "from suyuan.cli import main\n"
+              f"main(['--db', 'sqlite:///{path}', 'import', 'in.ndjson', '--jobs', '2'])\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            timeout=120)
     err = result.stderr.decode()
+    assert result.stdout.decode() == "workers started\n"  # the early path was taken
     assert result.returncode == 1 and "Traceback" not in err
     assert err.startswith("suyuan: error: no ledger here") and err.count("\n") == 1
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT count(*) FROM entries").fetchone() == (size,)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.15, 0.6], ids=["during-start-up", "during-import"])
+def test_ctrl_c_stops_an_import_cleanly_and_a_rerun_completes_it(
+        sqlite_world: LedgerWorld, tmp_path: Path, delay: float) -> None:
+    """Ctrl-C reaches the command and its workers (one process group): it stops with one
+    line, whether the workers started before the database layer loaded or while appending;
+    the log verifies, and running the same import again appends the rest, nothing twice."""
+    coop = sqlite_world.actors["coop-jinzhou"]
+    count = 24_000
+    (tmp_path / "in.ndjson").write_text("".join(
+        make_signed(coop, body={"text": f"box {i}"}).to_line() + "\n" for i in range(count)))
+    with sqlite_world.db.reader() as session, session.begin():
+        size = ledger.size(session)
+    sqlite_world.db.dispose()
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    exe = Path(sys.executable).with_name("suyuan")
+    proc = subprocess.Popen(
+        [str(exe), "--db", url, "import", "in.ndjson", "--jobs", "2", "--batch-size", "500"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    text = err.decode()
+    if proc.returncode == 0:
+        pytest.skip("the import finished before the interruption")  # a very fast machine
+    assert "Traceback" not in text and text.strip().count("\n") == 0, text  # one line
+    assert "aborted" in text or "interrupted" in text
+    assert run_cli("--db", url, "verify", cwd=tmp_path).returncode == 0
+    again = run_cli("--db", url, "import", "in.ndjson", "--json", cwd=tmp_path)
+    summary = json.loads(again.stdout)
+    assert again.returncode == 0 and summary["appended"] + summary["duplicates"] == count
+    with sqlite3.connect(tmp_path / "ledger.db") as connection:
+        assert connection.execute("SELECT count(*) FROM entries").fetchone() == (size + count,)

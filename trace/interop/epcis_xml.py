@@ -9,8 +9,13 @@ a sensor element's metadata and reports, written as attributes, become objects; 
 ``extension`` and ``baseExtension`` wrappers are unwrapped. User extensions keep their
 namespace: an element ``<example:batch>`` of ``https://ns.example.com/epcis/`` becomes the key
 ``{https://ns.example.com/epcis/}batch``, which :mod:`suyuan.interop.event_hash` reads as the
-expanded form of the JSON-LD key ``example:batch``. The document's namespace declarations are
-returned as the JSON-LD context, for values written as CURIEs (``gs1:Temperature``).
+expanded form of the JSON-LD key ``example:batch``. The namespace declarations in scope at
+each event are returned as its JSON-LD context, for values written as CURIEs
+(``gs1:Temperature``). A namespace is taken as declared, as the reference implementation does:
+where the two bindings declare one differently (``cbvmda`` is ``urn:epcglobal:cbv:mda`` in the
+XML schema, ``urn:epcglobal:cbv:mda:`` in the JSON-LD context), fields in it hash differently
+between the syntaxes there too. Text an element holds beside attributes or child elements is
+kept under the key ``#text``.
 
 Documents are parsed with defusedxml: a DTD, entity declarations or external references are
 refused, never expanded.
@@ -31,6 +36,10 @@ from suyuan.interop.event_hash import EVENT_TYPES
 __all__ = ["document_events", "parse_document"]
 
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 64
+"""Elements nested deeper than this are refused (an EPCIS event needs fewer than ten)."""
+
+_EVENT_ELEMENTS = frozenset(EVENT_TYPES | {"AssociationEvent"})
 
 _LISTS = {
     "epcList": "epc",
@@ -60,23 +69,38 @@ _XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
 
 def parse_document(data: bytes) -> list[tuple[dict[str, Any], dict[str, str]]]:
     """The events of an EPCIS XML document (``EPCISDocument`` or ``EPCISQueryDocument``), in
-    document order, each with the document's namespace prefixes as its JSON-LD context.
+    document order, each with the namespace prefixes in scope at the event as its JSON-LD
+    context. Extension fields a document-level (or query results') ``ignoreFields`` names
+    are left out, as :func:`suyuan.interop.event_hash.document_events` does for JSON-LD.
 
     Raises :class:`MalformedInput` for anything that is not well-formed XML, that declares a
-    DTD or entities, or that holds no EPCIS event list."""
+    DTD or entities, that nests deeper than :data:`MAX_DEPTH`, or that holds no EPCIS event
+    list."""
     if len(data) > MAX_DOCUMENT_BYTES:
         raise MalformedInput(f"the XML document is {len(data)} bytes; the limit is "
                              f"{MAX_DOCUMENT_BYTES}")
-    prefixes: dict[str, str] = {}
+    scopes: dict[int, dict[str, str]] = {}  # id(event element) -> prefixes in scope
+    stack: list[dict[str, str]] = [{}]
+    declared: dict[str, str] = {}
     root: Element | None = None
     try:
-        for event, item in iterparse(io.BytesIO(data), events=("start-ns", "end"),
-                                     forbid_dtd=True):
-            if event == "start-ns":
+        for kind, item in iterparse(io.BytesIO(data), events=("start-ns", "start", "end"),
+                                    forbid_dtd=True):
+            if kind == "start-ns":
                 prefix, uri = item
                 if prefix:
-                    prefixes.setdefault(prefix, uri)
+                    declared[prefix] = uri
+            elif kind == "start":
+                if len(stack) > MAX_DEPTH:
+                    raise MalformedInput(f"the XML document nests deeper than {MAX_DEPTH} "
+                                         "elements")
+                scope = {**stack[-1], **declared} if declared else stack[-1]
+                declared = {}
+                stack.append(scope)
+                if item.tag in _EVENT_ELEMENTS:
+                    scopes[id(item)] = scope
             else:
+                stack.pop()
                 root = item
     except DefusedXmlException as exc:
         raise MalformedInput(f"the XML document is refused: {type(exc).__name__} "
@@ -84,20 +108,43 @@ def parse_document(data: bytes) -> list[tuple[dict[str, Any], dict[str, str]]]:
                              ) from None
     except ParseError as exc:
         raise MalformedInput(f"not well-formed XML: {exc}") from None
+    except (LookupError, ValueError) as exc:  # an unknown encoding, a bad byte order mark…
+        raise MalformedInput(f"not readable XML: {exc}") from None
     if root is None or _local(root.tag) not in ("EPCISDocument", "EPCISQueryDocument"):
         raise MalformedInput("not an EPCIS XML document: the root element must be "
                              "EPCISDocument or EPCISQueryDocument")
-    lists = [element for element in root.iter() if element.tag == "EventList"]
+    lists, holders = _event_lists(root)
     if not lists:
-        raise MalformedInput("the EPCIS XML document has no EventList")
+        raise MalformedInput("the EPCIS XML document has no EPCISBody/EventList (or "
+                             "EPCISBody/QueryResults/resultsBody/EventList)")
+    ignored = {child.tag for holder in holders for element in holder
+               if isinstance(element.tag, str) and _local(element.tag) == "ignoreFields"
+               for child in element if isinstance(child.tag, str) and child.tag[:1] == "{"}
     events: list[tuple[dict[str, Any], dict[str, str]]] = []
     for event_list in lists:
         for element in _unwrapped(event_list):
-            name = element.tag
-            if name not in EVENT_TYPES and name != "AssociationEvent":
-                raise MalformedInput(f"EventList holds <{_local(name)}>, not an EPCIS event")
-            events.append((_event(element), dict(prefixes)))
+            if element.tag not in _EVENT_ELEMENTS:
+                raise MalformedInput(f"EventList holds <{_local(element.tag)}>, not an EPCIS "
+                                     "event")
+            event = _event(element)
+            for key in ignored:
+                event.pop(key, None)
+            events.append((event, dict(scopes.get(id(element), {}))))
     return events
+
+
+def _event_lists(root: Element) -> tuple[list[Element], list[Element]]:
+    """The EventList elements where the bindings put them, and the elements that may carry
+    an ``ignoreFields`` declaration (the document, its query results)."""
+    holders = [root]
+    lists: list[Element] = []
+    for body in root.findall("EPCISBody"):
+        lists += body.findall("EventList")
+        for results in body.findall("QueryResults") + body.findall("{*}QueryResults"):
+            holders.append(results)
+            for results_body in results.findall("resultsBody"):
+                lists += results_body.findall("EventList")
+    return lists, holders
 
 
 def document_events(data: bytes) -> list[tuple[dict[str, Any], dict[str, str]]]:
@@ -123,8 +170,9 @@ def _unwrapped(element: Element) -> list[Element]:
 
 
 def _event(element: Element) -> dict[str, Any]:
-    event: dict[str, Any] = {"type": element.tag}
+    event: dict[str, Any] = {}
     _fields_into(event, element)
+    event["type"] = element.tag  # the element says what the event is, nothing inside it
     return event
 
 
@@ -139,6 +187,9 @@ def _fields_into(target: dict[str, Any], element: Element) -> None:
         groups.setdefault(child.tag, []).append(_value(child))
     for key, values in groups.items():
         target[key] = values[0] if len(values) == 1 else values
+    text = _all_text(element)
+    if text and (groups or target):
+        target[TEXT] = text  # text beside attributes or elements (mixed content) counts too
 
 
 def _value(element: Element) -> Any:
@@ -168,7 +219,9 @@ def _item(element: Element, kind: str) -> Any:
         item[kind] = _text(element)
         return item
     if kind == "quantityElement":
-        return {child.tag: _text(child) for child in _unwrapped(element)}
+        quantity: dict[str, Any] = {}
+        _fields_into(quantity, element)
+        return quantity
     if kind == "sensorElement":
         return _sensor_element(element)
     return _text(element)
@@ -179,6 +232,8 @@ def _sensor_element(element: Element) -> dict[str, Any]:
     reports: list[dict[str, Any]] = []
     for child in _unwrapped(element):
         if child.tag == "sensorMetadata":
+            if "sensorMetadata" in sensor:
+                raise MalformedInput("a sensorElement has more than one sensorMetadata")
             sensor["sensorMetadata"] = _attributes_and_children(child)
         elif child.tag == "sensorReport":
             reports.append(_attributes_and_children(child))
@@ -194,16 +249,20 @@ def _sensor_element(element: Element) -> dict[str, Any]:
 
 
 def _attributes_and_children(element: Element) -> dict[str, Any]:
-    found: dict[str, Any] = dict(element.attrib)
-    for child in _unwrapped(element):
-        value = _value(child)
-        if child.tag in found:
-            existing = found[child.tag]
-            found[child.tag] = (existing if isinstance(existing, list) else [existing]) + [value]
-        else:
-            found[child.tag] = value
+    found: dict[str, Any] = {}
+    _fields_into(found, element)
     return found
 
 
 def _text(element: Element) -> str:
     return (element.text or "").strip()
+
+
+TEXT = "#text"
+"""The key of an element's text when it also has attributes or child elements."""
+
+
+def _all_text(element: Element) -> str:
+    """The element's own text, including text between its children (mixed content)."""
+    parts = [element.text or ""] + [child.tail or "" for child in element]
+    return " ".join(part.strip() for part in parts if part.strip())

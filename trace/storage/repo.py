@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from suyuan.errors import ConfigError, NotFound
@@ -196,9 +197,14 @@ def _raw_rows(session: Session, sql: str, params: Sequence[Any], *, fetch: bool 
     if connection.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
     cursor = connection.connection.cursor()
+    dbapi_error = connection.dialect.loaded_dbapi.Error
     try:
         cursor.execute(sql, tuple(params))
         return cursor.fetchall() if fetch else []
+    except dbapi_error as exc:
+        # What a query through SQLAlchemy raises, so callers handle one kind of error.
+        raise DBAPIError.instance(sql, params, exc, dbapi_error,
+                                  dialect=connection.dialect) from exc
     finally:
         cursor.close()
 

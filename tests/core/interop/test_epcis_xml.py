@@ -1,9 +1,9 @@
 """EPCIS XML read as JSON-LD events: the same event in either syntax has the same hash ID.
 
 The XML documents below are hand-written translations (EPCIS 2.0 XML binding) of JSON-LD
-vectors of the CBV event-hash corpus; their hashes must be the corpus's. Every field the XML
-carries must reach the hash: removing any one element or attribute of an event (outside the
-fields the hash ignores by definition) changes it.
+vectors of the CBV event-hash corpus; their hashes must be the corpus's. Every value the XML
+carries must reach the hash: removing any one element or attribute of an event, or changing
+its text or value (outside the fields the hash ignores by definition), changes it.
 """
 
 from __future__ import annotations
@@ -139,26 +139,52 @@ def _removals(event: ET.Element) -> list[tuple[str, ET.Element]]:
     return found
 
 
+def _changes(event: ET.Element) -> list[tuple[str, ET.Element]]:
+    """Copies of ``event`` with one text or one attribute value changed, each named."""
+    def changed(text: str) -> str:
+        return text[:-1] + str((int(text[-1]) + 1) % 10) if text[-1:].isdigit() else text + "x"
+
+    found = []
+    paths = [(parent, child) for parent in event.iter() for child in parent]
+    for index, (_, child) in enumerate(paths):
+        if child.tag in IGNORED:
+            continue
+        if (child.text or "").strip():
+            variant = copy.deepcopy(event)
+            _, v_child = [(p, c) for p in variant.iter() for c in p][index]
+            v_child.text = changed(v_child.text.strip())
+            found.append((f"<{child.tag}> text", variant))
+        for name in child.attrib:
+            variant = copy.deepcopy(event)
+            _, v_child = [(p, c) for p in variant.iter() for c in p][index]
+            v_child.attrib[name] = changed(v_child.attrib[name])
+            found.append((f"<{child.tag} {name}>", variant))
+    return found
+
+
 def _event_xml(element: ET.Element) -> str:
     return ET.tostring(element, encoding="unicode")  # with its own namespace declarations
 
 
 @pytest.mark.parametrize("stem", sorted(TRANSLATIONS))
-def test_every_field_an_xml_event_carries_reaches_its_hash(stem: str) -> None:
+def test_every_value_an_xml_event_carries_reaches_its_hash(stem: str) -> None:
     ET.register_namespace("example", "https://ns.example.com/epcis/")
     ET.register_namespace("gs1", "https://gs1.org/voc/")
     opening = HEAD.replace("<EPCISBody><EventList>", "").replace("<epcis:EPCISDocument",
                                                                  "<wrapper")
     event = ET.fromstring(opening + TRANSLATIONS[stem] + "</wrapper>")[0]
     (original,) = _hashes(_document(_event_xml(event)))
-    removals = _removals(event)
-    assert len(removals) >= 8
-    for what, variant in removals:
+    variants = _removals(event) + _changes(event)
+    assert len(variants) >= 16
+    compared = 0
+    for what, variant in variants:
         try:
             changed = _hashes(_document(_event_xml(variant)))
         except MalformedInput:
             continue  # a field the event cannot do without (eventTime…): refused, not equal
-        assert changed != [original], f"removing {what} left the hash unchanged"
+        assert changed != [original], f"{what}: the hash did not change"
+        compared += 1
+    assert compared >= len(variants) - 4  # refusals are the exception
 
 
 def _expected_equal_xml() -> list[str]:
@@ -231,7 +257,7 @@ EXTERNAL = b"""<?xml version="1.0"?>
     (b"\xff\xfe<a/>", "not well-formed XML"),
     (b"<html><body>hello</body></html>", "root element must be EPCISDocument"),
     (b"<epcis:EPCISDocument xmlns:epcis='urn:x'><EPCISBody/></epcis:EPCISDocument>",
-     "no EventList"),
+     "no EPCISBody/EventList"),
     (_document("<Shipment><id>1</id></Shipment>"), "not an EPCIS event"),
 ], ids=["entity-bomb", "external-entity", "truncated", "not-utf8", "not-epcis", "no-events",
         "unknown-event"])
@@ -255,3 +281,125 @@ def test_the_event_hash_command_reads_either_syntax(tmp_path: Path) -> None:
     err = refused.stderr.decode()
     assert refused.returncode == 1 and "Traceback" not in err and err.count("\n") == 1
     assert err.startswith("suyuan: error: bomb.xml: the XML document is refused")
+    deep: dict = {"example:x": "1"}
+    for _ in range(800):
+        deep = {"example:x": deep}
+    event = {"type": "ObjectEvent", "eventTime": "2026-06-10T06:00:00Z",
+             "eventTimeZoneOffset": "+08:00", "action": "OBSERVE", "example:deep": deep}
+    (tmp_path / "deep.jsonld").write_text(json.dumps({
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+                     {"example": "https://ns.example.com/epcis/"}],
+        "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-06-10T06:00:00Z",
+        "epcisBody": {"eventList": [event]}}))
+    refused = run_cli("event-hash", "deep.jsonld", cwd=tmp_path)
+    err = refused.stderr.decode()
+    assert refused.returncode == 1 and "Traceback" not in err and err.count("\n") == 1, err
+
+
+def _one(event: str, head: str = HEAD) -> str:
+    (digest,) = [event_hash_id(e, c) for e, c in parse_document(
+        (head + event + TAIL).encode())]
+    return digest
+
+
+EVENT = ("<ObjectEvent><eventTime>2026-06-10T06:00:00.000+08:00</eventTime>"
+         "<eventTimeZoneOffset>+08:00</eventTimeZoneOffset><action>OBSERVE</action>{}"
+         "</ObjectEvent>")
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    ('<example:weight uom="KGM">12</example:weight>',
+     '<example:weight uom="KGM">13</example:weight>'),
+    ("<example:note>cold <example:b>chain</example:b> kept</example:note>",
+     "<example:note>cold <example:b>chain</example:b> broken</example:note>"),
+    ("<quantityList><quantityElement><epcClass>urn:epc:class:lgtin:6901234.012345.L7</epcClass>"
+     "<quantity>1</quantity><example:grade>A</example:grade></quantityElement></quantityList>",
+     "<quantityList><quantityElement><epcClass>urn:epc:class:lgtin:6901234.012345.L7</epcClass>"
+     "<quantity>1</quantity><example:grade>B</example:grade></quantityElement></quantityList>"),
+], ids=["text-with-attributes", "mixed-content", "quantity-extension"])
+def test_text_beside_attributes_or_elements_counts(one: str, other: str) -> None:
+    assert _one(EVENT.format(one)) != _one(EVENT.format(other))
+
+
+def test_an_event_is_what_its_element_says() -> None:
+    plain = _one(EVENT.format(""))
+    assert _one(EVENT.replace("<ObjectEvent>", '<ObjectEvent type="AggregationEvent">')
+                .format("")) == plain
+
+
+def test_prefixes_are_read_in_their_scope() -> None:
+    """The same prefix bound to two namespaces on two events names two different fields;
+    two prefixes bound to one namespace name the same one."""
+    field = "<p:grade>A</p:grade>"
+    first = EVENT.replace("<ObjectEvent>", '<ObjectEvent xmlns:p="https://a.example/">')
+    second = EVENT.replace("<ObjectEvent>", '<ObjectEvent xmlns:p="https://b.example/">')
+    third = EVENT.replace("<ObjectEvent>", '<ObjectEvent xmlns:q="https://b.example/">')
+    hashes = _hashes(_document(first.format(field), second.format(field),
+                               third.format("<q:grade>A</q:grade>")))
+    assert hashes[0] != hashes[1] and hashes[1] == hashes[2]
+
+
+IGNORING = """<epcis:{root} xmlns:epcis="urn:epcglobal:epcis:xsd:2" schemaVersion="2.0"
+  creationDate="2024-06-08T12:00:00.000+01:00" xmlns:repository-x="https://repository-x.example.com/"
+  xmlns:example="https://ns.example.com/epcis/">{document_level}<EPCISBody>{open}<EventList>
+  <ObjectEvent><eventTime>2024-06-08T10:58:56.591+02:00</eventTime>
+    <recordTime>2024-06-08T15:38:32.052+02:00</recordTime>
+    <eventTimeZoneOffset>+02:00</eventTimeZoneOffset><epcList/><action>ADD</action>
+    <bizStep>urn:epcglobal:cbv:bizstep:commissioning</bizStep>
+    <readPoint><id>urn:epc:id:sgln:4054738.00005.0</id></readPoint>
+    <extension><quantityList><quantityElement>
+      <epcClass>urn:epc:class:lgtin:4054739.099961.2015-03-30a</epcClass>
+      <quantity>150</quantity><uom>KGM</uom></quantityElement></quantityList></extension>
+    <example:testField1>1234</example:testField1><example:testField4>{f4}</example:testField4>
+  </ObjectEvent>
+  <ObjectEvent><eventTime>2024-06-08T10:58:56.591+02:00</eventTime>
+    <recordTime>2024-06-08T15:38:32.052+02:00</recordTime>
+    <eventTimeZoneOffset>+02:00</eventTimeZoneOffset><epcList/><action>ADD</action>
+    <bizStep>urn:epcglobal:cbv:bizstep:commissioning</bizStep>
+    <readPoint><id>urn:epc:id:sgln:4054738.00005.0</id></readPoint>
+    <extension><quantityList><quantityElement>
+      <epcClass>urn:epc:class:lgtin:4054739.099961.2015-03-30a</epcClass>
+      <quantity>150</quantity><uom>KGM</uom></quantityElement></quantityList></extension>
+    <example:testField2>1234</example:testField2><example:testField3>{f3}</example:testField3>
+  </ObjectEvent></EventList>{close}</EPCISBody></epcis:{root}>"""
+DECLARATION = ("<repository-x:ignoreFields><example:testField1/><example:testField2/>"
+               "</repository-x:ignoreFields>")
+
+
+@needs_corpus
+@pytest.mark.parametrize("stem", ["epcisXmlDocHavingEventWithIgnoreFields",
+                                  "epcisXmlQueryDocHavingEventWithIgnoreFields"])
+def test_ignore_fields_in_xml_hash_as_the_corpus_says(stem: str) -> None:
+    expected = (EXAMPLES / f"{stem}.hashes").read_text().splitlines()
+    if "Query" in stem:
+        data = IGNORING.format(
+            root="EPCISQueryDocument", document_level="", f4="ABC", f3="XYZ",
+            open="<epcisq:QueryResults xmlns:epcisq='urn:epcglobal:epcis-query:xsd:2'>"
+                 f"<queryName>SimpleEventQuery</queryName>{DECLARATION}<resultsBody>",
+            close="</resultsBody></epcisq:QueryResults>")
+    else:
+        data = IGNORING.format(root="EPCISDocument", document_level=DECLARATION, f4="ABCD",
+                               f3="PQRS", open="", close="")
+    assert _hashes(data.encode()) == expected
+    undeclared = data.replace(DECLARATION, "")
+    assert _hashes(undeclared.encode()) != expected  # the declaration is what left them out
+
+
+def test_deep_nesting_and_unknown_encodings_are_refused() -> None:
+    deep = "<example:a>" * 200 + "x" + "</example:a>" * 200
+    with pytest.raises(MalformedInput, match="nests deeper"):
+        parse_document(_document(EVENT.format(deep)))
+    with pytest.raises(MalformedInput, match="not readable XML"):
+        parse_document(b'<?xml version="1.0" encoding="x-nope"?>' + _document(EVENT.format("")))
+    with pytest.raises(MalformedInput, match="more than one sensorMetadata"):
+        parse_document(_document(EVENT.format(
+            "<sensorElementList><sensorElement><sensorMetadata time='2026-06-10T06:00:00Z'/>"
+            "<sensorMetadata time='2026-06-10T07:00:00Z'/></sensorElement></sensorElementList>")))
+
+
+def test_events_outside_the_body_are_not_read() -> None:
+    header = ("<epcis:EPCISDocument xmlns:epcis='urn:epcglobal:epcis:xsd:2'><EPCISHeader>"
+              f"<EventList>{EVENT.format('')}</EventList></EPCISHeader><EPCISBody>"
+              "</EPCISBody></epcis:EPCISDocument>")
+    with pytest.raises(MalformedInput, match="no EPCISBody/EventList"):
+        parse_document(header.encode())
