@@ -45,9 +45,9 @@ from suyuan.errors import (
     VerificationError,
 )
 from suyuan.events import KINDS
-from suyuan.importer import is_valid_envelope
 from suyuan.ledger import GENESIS_HASH, META_LOG_VKEY, META_ORIGIN
 from suyuan.model import MAX_CLOCK_SKEW, NONCE, Statement, parse_time
+from suyuan.prepare import Unpickled, is_valid_envelope
 from suyuan.registry import REGISTRY_KINDS, Registry, validate_body
 from suyuan.storage import repo
 from suyuan.storage.db import Database
@@ -343,16 +343,11 @@ def _start_worker(url: str, cancelled: Any) -> None:
     _database.engine.connect().close()  # connect now, while the parent prepares the plan
 
 
-_plan_cache: tuple[bytes, _Plan] | None = None
+_plans = Unpickled()
 
 
 def _plan_of(plan: _Plan | bytes) -> _Plan:
-    global _plan_cache
-    if isinstance(plan, _Plan):
-        return plan
-    if _plan_cache is None or _plan_cache[0] != plan:
-        _plan_cache = (plan, pickle.loads(plan))
-    return _plan_cache[1]
+    return plan if isinstance(plan, _Plan) else cast(_Plan, _plans(plan))
 
 
 RangeTask = tuple[Any, int, int, int]

@@ -2,9 +2,10 @@
 
 Worker processes (:mod:`suyuan.prepare`) do everything that does not depend on the log:
 parse each line, check its canonical form and its body, verify its signature and build the
-end of its entry; the parent appends each batch in one transaction, so a crash (even ``kill -9``) leaves the log
-exactly as it was after the last committed batch. Statements carry (actor, nonce):
-re-running an import finds what is already in the log and appends nothing twice.
+end of its entry; the parent appends each batch in one transaction, so a crash (even
+``kill -9``) leaves the log exactly as it was after the last committed batch. Statements
+carry (actor, nonce): re-running an import finds what is already in the log and appends
+nothing twice.
 """
 
 from __future__ import annotations

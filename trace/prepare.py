@@ -20,7 +20,7 @@ from binascii import a2b_base64
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from suyuan import canonical, crypto
@@ -99,17 +99,25 @@ def reason_of(error: Exception) -> str:
     return str(getattr(error, "reason", "rejected"))
 
 
-_keys_cache: tuple[bytes, Keys] | None = None
+class Unpickled:
+    """What is handed to a worker with each of many tasks (a key table, an audit plan),
+    pickled once by the parent and unpickled once per worker."""
+
+    def __init__(self) -> None:
+        self._last: tuple[bytes, Any] | None = None
+
+    def __call__(self, blob: bytes) -> Any:
+        if self._last is None or self._last[0] != blob:
+            self._last = (blob, pickle.loads(blob))
+        return self._last[1]
+
+
+_keys_snapshot = Unpickled()
 
 
 def _keys_of(keys: bytes | Keys) -> Keys:
     """The key snapshot of a task: pickled once per batch, unpickled once per worker."""
-    global _keys_cache
-    if isinstance(keys, dict):
-        return keys
-    if _keys_cache is None or _keys_cache[0] != keys:
-        _keys_cache = (keys, pickle.loads(keys))
-    return _keys_cache[1]
+    return keys if isinstance(keys, dict) else cast(Keys, _keys_snapshot(keys))
 
 
 def parse_canonical_line(raw: bytes) -> tuple[Statement, canonical.StatementBytes, bytes, str] | None:

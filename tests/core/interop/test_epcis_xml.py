@@ -339,29 +339,23 @@ def test_prefixes_are_read_in_their_scope() -> None:
     assert hashes[0] != hashes[1] and hashes[1] == hashes[2]
 
 
-IGNORING = """<epcis:{root} xmlns:epcis="urn:epcglobal:epcis:xsd:2" schemaVersion="2.0"
+IGNORED_EVENT = """<ObjectEvent><eventTime>2024-06-08T10:58:56.591+02:00</eventTime>
+    <recordTime>2024-06-08T15:38:32.052+02:00</recordTime>
+    <eventTimeZoneOffset>+02:00</eventTimeZoneOffset><epcList/><action>ADD</action>
+    <bizStep>urn:epcglobal:cbv:bizstep:commissioning</bizStep>
+    <readPoint><id>urn:epc:id:sgln:4054738.00005.0</id></readPoint>
+    <extension><quantityList><quantityElement>
+      <epcClass>urn:epc:class:lgtin:4054739.099961.2015-03-30a</epcClass>
+      <quantity>150</quantity><uom>KGM</uom></quantityElement></quantityList></extension>
+    {fields}</ObjectEvent>"""
+IGNORING = ("""<epcis:{root} xmlns:epcis="urn:epcglobal:epcis:xsd:2" schemaVersion="2.0"
   creationDate="2024-06-08T12:00:00.000+01:00" xmlns:repository-x="https://repository-x.example.com/"
-  xmlns:example="https://ns.example.com/epcis/">{document_level}<EPCISBody>{open}<EventList>
-  <ObjectEvent><eventTime>2024-06-08T10:58:56.591+02:00</eventTime>
-    <recordTime>2024-06-08T15:38:32.052+02:00</recordTime>
-    <eventTimeZoneOffset>+02:00</eventTimeZoneOffset><epcList/><action>ADD</action>
-    <bizStep>urn:epcglobal:cbv:bizstep:commissioning</bizStep>
-    <readPoint><id>urn:epc:id:sgln:4054738.00005.0</id></readPoint>
-    <extension><quantityList><quantityElement>
-      <epcClass>urn:epc:class:lgtin:4054739.099961.2015-03-30a</epcClass>
-      <quantity>150</quantity><uom>KGM</uom></quantityElement></quantityList></extension>
-    <example:testField1>1234</example:testField1><example:testField4>{f4}</example:testField4>
-  </ObjectEvent>
-  <ObjectEvent><eventTime>2024-06-08T10:58:56.591+02:00</eventTime>
-    <recordTime>2024-06-08T15:38:32.052+02:00</recordTime>
-    <eventTimeZoneOffset>+02:00</eventTimeZoneOffset><epcList/><action>ADD</action>
-    <bizStep>urn:epcglobal:cbv:bizstep:commissioning</bizStep>
-    <readPoint><id>urn:epc:id:sgln:4054738.00005.0</id></readPoint>
-    <extension><quantityList><quantityElement>
-      <epcClass>urn:epc:class:lgtin:4054739.099961.2015-03-30a</epcClass>
-      <quantity>150</quantity><uom>KGM</uom></quantityElement></quantityList></extension>
-    <example:testField2>1234</example:testField2><example:testField3>{f3}</example:testField3>
-  </ObjectEvent></EventList>{close}</EPCISBody></epcis:{root}>"""
+  xmlns:example="https://ns.example.com/epcis/">{document_level}<EPCISBody>{open}<EventList>"""
+            + IGNORED_EVENT.format(fields="<example:testField1>1234</example:testField1>"
+                                          "<example:testField4>{f4}</example:testField4>")
+            + IGNORED_EVENT.format(fields="<example:testField2>1234</example:testField2>"
+                                          "<example:testField3>{f3}</example:testField3>")
+            + "</EventList>{close}</EPCISBody></epcis:{root}>")
 DECLARATION = ("<repository-x:ignoreFields><example:testField1/><example:testField2/>"
                "</repository-x:ignoreFields>")
 
