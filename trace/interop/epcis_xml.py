@@ -9,9 +9,11 @@ a sensor element's metadata and reports, written as attributes, become objects; 
 ``extension`` and ``baseExtension`` wrappers are unwrapped. User extensions keep their
 namespace: an element ``<example:batch>`` of ``https://ns.example.com/epcis/`` becomes the key
 ``{https://ns.example.com/epcis/}batch``, which :mod:`suyuan.interop.event_hash` reads as the
-expanded form of the JSON-LD key ``example:batch``. The namespace declarations in scope at
-each event are returned as its JSON-LD context, for values written as CURIEs
-(``gs1:Temperature``). A namespace is taken as declared, as the reference implementation does:
+expanded form of the JSON-LD key ``example:batch`` (ElementTree resolves each element's
+prefix in its own scope). Values written as CURIEs are read with the EPCIS context's own
+prefixes only (``gs1:MT-Temperature`` is a GS1 web URI), as the reference implementation
+reads XML: ``example:x`` in an attribute or text stays as written, whatever the document
+binds ``example`` to. A namespace is taken as declared, as the reference implementation does:
 where the two bindings declare one differently (``cbvmda`` is ``urn:epcglobal:cbv:mda`` in the
 XML schema, ``urn:epcglobal:cbv:mda:`` in the JSON-LD context), fields in it hash differently
 between the syntaxes there too. Text an element holds beside attributes or child elements is
@@ -69,9 +71,10 @@ _XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
 
 def parse_document(data: bytes) -> list[tuple[dict[str, Any], dict[str, str]]]:
     """The events of an EPCIS XML document (``EPCISDocument`` or ``EPCISQueryDocument``), in
-    document order, each with the namespace prefixes in scope at the event as its JSON-LD
-    context. Extension fields a document-level (or query results') ``ignoreFields`` names
-    are left out, as :func:`suyuan.interop.event_hash.document_events` does for JSON-LD.
+    document order, each with its JSON-LD context (empty: only the EPCIS context's own
+    prefixes apply). Extension fields a document-level (or query results') ``ignoreFields``
+    names are left out, as :func:`suyuan.interop.event_hash.document_events` does for
+    JSON-LD.
 
     Raises :class:`MalformedInput` for anything that is not well-formed XML, that declares a
     DTD or entities, that nests deeper than :data:`MAX_DEPTH`, or that holds no EPCIS event
@@ -79,28 +82,18 @@ def parse_document(data: bytes) -> list[tuple[dict[str, Any], dict[str, str]]]:
     if len(data) > MAX_DOCUMENT_BYTES:
         raise MalformedInput(f"the XML document is {len(data)} bytes; the limit is "
                              f"{MAX_DOCUMENT_BYTES}")
-    scopes: dict[int, dict[str, str]] = {}  # id(event element) -> prefixes in scope
-    stack: list[dict[str, str]] = [{}]
-    declared: dict[str, str] = {}
+    depth = 0
     root: Element | None = None
     try:
-        for kind, item in iterparse(io.BytesIO(data), events=("start-ns", "start", "end"),
+        for kind, item in iterparse(io.BytesIO(data), events=("start", "end"),
                                     forbid_dtd=True):
-            if kind == "start-ns":
-                prefix, uri = item
-                if prefix:
-                    declared[prefix] = uri
-            elif kind == "start":
-                if len(stack) > MAX_DEPTH:
+            if kind == "start":
+                depth += 1
+                if depth > MAX_DEPTH:
                     raise MalformedInput(f"the XML document nests deeper than {MAX_DEPTH} "
                                          "elements")
-                scope = {**stack[-1], **declared} if declared else stack[-1]
-                declared = {}
-                stack.append(scope)
-                if item.tag in _EVENT_ELEMENTS:
-                    scopes[id(item)] = scope
             else:
-                stack.pop()
+                depth -= 1
                 root = item
     except DefusedXmlException as exc:
         raise MalformedInput(f"the XML document is refused: {type(exc).__name__} "
@@ -129,7 +122,7 @@ def parse_document(data: bytes) -> list[tuple[dict[str, Any], dict[str, str]]]:
             event = _event(element)
             for key in ignored:
                 event.pop(key, None)
-            events.append((event, dict(scopes.get(id(element), {}))))
+            events.append((event, {}))  # values are read with the EPCIS context's prefixes
     return events
 
 

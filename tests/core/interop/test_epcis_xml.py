@@ -17,7 +17,7 @@ import pytest
 
 from suyuan.errors import MalformedInput
 from suyuan.interop.epcis_xml import parse_document
-from suyuan.interop.event_hash import event_hash_id
+from suyuan.interop.event_hash import event_hash_id, prehash_string
 from tests.helpers import run_cli
 
 CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpora" / "event-hash"
@@ -397,3 +397,17 @@ def test_events_outside_the_body_are_not_read() -> None:
               "</EPCISBody></epcis:EPCISDocument>")
     with pytest.raises(MalformedInput, match="no EPCISBody/EventList"):
         parse_document(header.encode())
+
+
+def test_curie_values_are_read_with_the_epcis_context_only() -> None:
+    """As the reference reads XML: ``gs1:`` values become GS1 web URIs; a value in a prefix
+    the document itself binds stays as written (the corpus's XML sensor vectors carry
+    ``type=example:…`` and ``component=example:x`` so)."""
+    report = '<sensorReport type="{}" component="example:x" value="1" uom="CEL"/>'
+    ((event, context),) = parse_document(_document(EVENT.format(
+        "<sensorElementList><sensorElement>" + report.format("gs1:MT-Temperature")
+        + report.format("example:Ghi") + "</sensorElement></sensorElementList>")))
+    text = prehash_string(event, context)
+    assert "type=https://gs1.org/voc/MT-Temperature" in text
+    assert "type=example:Ghi" in text and "component=example:x" in text
+    assert "ns.example.com/epcis/x" not in text
