@@ -24,19 +24,21 @@ import hashlib
 import multiprocessing
 import os
 import pickle
+import signal
 from array import array
 from binascii import a2b_base64, a2b_hex
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy.engine import make_url
-
-from suyuan import canonical, crypto, merkle, note
+from suyuan import canonical, crypto, lazy, merkle, note
 from suyuan.errors import (
     BadSignature,
     ChainBroken,
+    ConfigError,
     MalformedInput,
     NoteError,
     Rejected,
@@ -45,12 +47,16 @@ from suyuan.errors import (
     VerificationError,
 )
 from suyuan.events import KINDS
-from suyuan.ledger import GENESIS_HASH, META_LOG_VKEY, META_ORIGIN
-from suyuan.model import MAX_CLOCK_SKEW, NONCE, Statement, parse_time
+from suyuan.model import GENESIS_HASH, MAX_CLOCK_SKEW, NONCE, Statement, parse_time
 from suyuan.prepare import Unpickled, is_valid_envelope
 from suyuan.registry import REGISTRY_KINDS, Registry, validate_body
-from suyuan.storage import repo
-from suyuan.storage.db import Database
+from suyuan.storage import plain
+from suyuan.storage.plain import META_LOG_VKEY, META_ORIGIN, Query, SqliteFile
+
+if TYPE_CHECKING:
+    from suyuan.storage.db import Database
+
+repo = lazy.module("suyuan.storage.repo")  # the reference pass and databases other than a file
 
 CHUNK = 2000
 Progress = Callable[[int, int], None]
@@ -76,24 +82,61 @@ class AuditReport:
 
 
 def audit(db: Database, *, jobs: int | None = None, progress: Progress | None = None,
-          policy: note.Policy | None = None) -> AuditReport:
+          policy: note.Policy | None = None, fast: bool = True) -> AuditReport:
     """Audit the whole log in ``db``; return a report or raise :class:`VerificationError`.
 
     Without ``policy`` the log and witness keys are those recorded in the database, so the
     audit proves the log is internally consistent. With the policy an auditor holds, those
     keys must be the policy's: a database whose keys were swapped with its history fails.
+    ``fast=False`` goes straight to the reference pass (when the fast pass already doubted).
     """
     jobs = max(1, jobs or os.cpu_count() or 1)
     reported = _Monotonic(progress)
-    try:
-        return _fast_audit(db, jobs, reported, policy)
-    except _Doubt:
-        pass
-    except SuyuanError:
-        raise  # the policy, a checkpoint, no ledger: what the reference pass raises too
-    except Exception:  # anything unforeseen (a database error…): the reference pass decides
-        pass
+    if fast:
+        path = plain.sqlite_path(db.url) if db.is_sqlite else None
+        source = _Source(file=path) if path is not None and path.is_file() else _Source(db=db)
+        try:
+            return _fast_audit(source, jobs, reported, policy)
+        except _Doubt:
+            pass
+        except SuyuanError:
+            raise  # the policy, a checkpoint, no ledger: what the reference pass raises too
+        except Exception:  # anything unforeseen (a database error…): the reference pass decides
+            pass
+        finally:
+            source.close()
     return _reference_audit(db, jobs, reported, policy)
+
+
+class Undecided(Exception):
+    """:func:`audit_file` does not vouch for the log: :func:`audit` with ``fast=False``
+    (the reference pass) names what is wrong."""
+
+
+def audit_file(path: Path, *, jobs: int | None = None, progress: Progress | None = None,
+               policy: note.Policy | None = None) -> AuditReport | None:
+    """The fast pass over a ledger in a SQLite file, read with the standard library alone
+    (no database layer is loaded). A report when everything holds; :class:`Undecided` when
+    the fast pass does not vouch for the log; ``None`` when the file cannot be read that
+    way (not a ledger of this version, say: :func:`audit` then takes it the usual way).
+    Raises what :func:`audit` raises before or after the entries (the policy, the
+    checkpoints)."""
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    source = _Source(file=path)
+    try:
+        try:
+            with source.reading() as query:
+                if plain.schema_revisions(query) != {plain.SCHEMA_REVISION}:
+                    return None
+        except Exception:  # not a SQLite file, not readable, not a ledger
+            return None
+        return _fast_audit(source, jobs, _Monotonic(progress), policy)
+    except SuyuanError:
+        raise
+    except Exception as exc:  # a doubt, or anything unforeseen: the reference pass decides
+        raise Undecided(str(exc)) from exc
+    finally:
+        source.close()
 
 
 class _Monotonic:
@@ -140,36 +183,87 @@ class _Plan:
 
 
 _PROBE = "suyuan/audit/nonce-hash"
-_database: Database | None = None  # what _check_range reads: a worker's own, or the caller's
 
 
-def _fast_audit(db: Database, jobs: int, progress: _Monotonic,
+class _Source:
+    """Where the fast pass reads, in the parent and in each worker: a SQLite file through the
+    standard library's ``sqlite3`` (no database layer needed), or a :class:`Database`
+    through its sessions (PostgreSQL, or SQLite the file reader does not take)."""
+
+    def __init__(self, *, file: Path | str | None = None, db: Database | None = None) -> None:
+        self.file = SqliteFile(file) if file is not None else None
+        self.db = db
+        self.one_query = db is not None and not db.is_sqlite
+        """Whether the tree nodes of a range are read in one query (on a server: a round
+        trip each would cost more) or one per level (cheapest on SQLite)."""
+
+    def reading(self) -> AbstractContextManager[Query]:
+        """A query function inside one read transaction."""
+        if self.file is not None:
+            return self.file.reading()
+        return self._session_reading()
+
+    @contextmanager
+    def _session_reading(self) -> Iterator[Query]:
+        assert self.db is not None
+        with self.db.reader() as session, session.begin():
+            yield repo._query(session)
+
+    def for_workers(self) -> tuple[str, str] | None:
+        """How another process opens this source, or ``None`` if none can (in-memory)."""
+        if self.file is not None:
+            return ("file", str(self.file.path))
+        assert self.db is not None
+        return ("url", self.db.url) if _is_shared(self.db) else None
+
+    def before_fork(self) -> None:
+        """Neither SQLite nor the driver may see a connection carried across fork: close
+        ours (it is opened again when next used)."""
+        if self.file is not None:
+            self.file.close()
+        elif self.db is not None and self.db.is_sqlite:
+            self.db.engine.dispose()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+_source: _Source | None = None  # what _check_range reads: a worker's own, or the caller's
+
+
+def _fast_audit(source: _Source, jobs: int, progress: _Monotonic,
                 policy: note.Policy | None) -> AuditReport:
-    with db.reader() as session, session.begin():
-        expected_size = repo.read_head(session)[0]
+    with source.reading() as query:
+        found = plain.head(query)
+    if found is None:
+        raise _Doubt("no head")
     # The workers start while the parent prepares what they need.
-    with _Workers(db, jobs if expected_size >= 2 * RANGE_MIN else 1) as workers:
-        with db.reader() as session, session.begin():
-            origin, log_key = _log_identity(session, policy)
-            size, head_hash = repo.read_head(session)
-            if repo.has_entries_outside(session, size):
+    with _Workers(source, jobs if found[0] >= 2 * RANGE_MIN else 1) as workers:
+        with source.reading() as query:
+            origin, log_key = _log_identity(query, policy)
+            found = plain.head(query)
+            if found is None:
+                raise _Doubt("no head")
+            size, head_hash = found
+            if plain.has_entries_outside(query, size):
                 raise _Doubt("entries outside the head")
-            registry, registry_entries = _replay_registry(session)
+            registry, registry_entries = _replay_registry(query)
             try:
-                _compare_registry(session, registry)
+                _compare_registry(query, registry)
             except VerificationError as exc:
                 raise _Doubt("registry tables") from exc
             widths = _widths(size)
-            if repo.has_nodes_outside(session, widths):
+            if plain.has_nodes_outside(query, widths):
                 raise _Doubt("nodes outside the tree")
             ranges = _ranges(size, _range_bits(size, jobs), jobs)
             # Nodes the workers' ranges do not cover (above them, or above the small ranges
             # at the end): the parent hashes those, and reads the stored ones now.
             covered = _covered(ranges, len(widths))
-            stored_above = repo.node_hashes(session, [
+            stored_above = plain.node_hashes(query, [
                 (level, covered[level], width) for level, width in enumerate(widths)
-                if covered[level] < width])
-            stored_checkpoints = _read_checkpoints(session)
+                if covered[level] < width], one_query=source.one_query)
+            stored_checkpoints = _read_checkpoints(query)
         plan = _Plan(
             keys={ref: (rec.public_key, rec.added_at, rec.revoked_at)
                   for ref, rec in registry.keys.items()},
@@ -240,13 +334,13 @@ def _covered(ranges: list[Range], height: int) -> list[int]:
     return covered
 
 
-def _replay_registry(session: Any) -> tuple[Registry, list[int]]:
+def _replay_registry(query: Query) -> tuple[Registry, list[int]]:
     """The registry as of the end of the log, from its registry entries alone, each checked
     at its index as the reference pass does. The kind column that finds them is checked
     against every leaf by the workers."""
     registry = Registry()
     found = []
-    for index, leaf in repo.entries_of_kinds(session, REGISTRY_KINDS):
+    for index, leaf in plain.entries_of_kinds(query, REGISTRY_KINDS):
         try:
             statement = Statement.from_json(canonical.loads(canonical.split_entry(leaf)[5]))
             if statement.kind not in REGISTRY_KINDS:
@@ -283,19 +377,17 @@ class _Workers:
     """Worker processes that check ranges of entries, reading them from the database
     themselves; or, for one job (or a database only this process can open), this process."""
 
-    def __init__(self, db: Database, jobs: int) -> None:
-        self.db = db
+    def __init__(self, source: _Source, jobs: int) -> None:
+        self.source = source
         self.pool: Any = None
-        if jobs > 1 and _is_shared(db):
-            # SQLite must not see a connection carried across fork: close ours (the pool
-            # reconnects when next used). Each worker opens its own connection either way.
-            if db.is_sqlite:
-                db.engine.dispose()
+        where = source.for_workers() if jobs > 1 else None
+        if where is not None:
+            source.before_fork()
             canonical.compile_recognisers()
             context = multiprocessing.get_context("fork")
             self.cancelled = context.Event()
             self.pool = context.Pool(jobs, initializer=_start_worker,
-                                     initargs=(db.url, self.cancelled))
+                                     initargs=(where, self.cancelled))
 
     def __enter__(self) -> _Workers:
         return self
@@ -312,14 +404,14 @@ class _Workers:
     def check(self, plan: _Plan, ranges: list[Range]
               ) -> Iterator[tuple[int, int, list[bytes], bytes, int]]:
         """:func:`_check_range` over ``ranges``, results in order."""
-        global _database
+        global _source
         if self.pool is None:
-            _database = self.db
+            _source = self.source
             try:
                 for bounds in ranges:
                     yield _check_range((plan, *bounds))
             finally:
-                _database = None
+                _source = None
             return
         blob = pickle.dumps(plan, pickle.HIGHEST_PROTOCOL)  # once, not once per task
         yield from self.pool.imap(_check_range, [(blob, *bounds) for bounds in ranges])
@@ -329,6 +421,8 @@ def _is_shared(db: Database) -> bool:
     """Whether another process can open this database by its URL (not an in-memory one)."""
     if not db.is_sqlite:
         return True
+    from sqlalchemy.engine import make_url  # loaded already: ``db`` is an engine
+
     name = make_url(db.url).database
     return bool(name) and name != ":memory:" and not name.startswith("file:")
 
@@ -336,11 +430,26 @@ def _is_shared(db: Database) -> bool:
 _cancelled: Any = None  # a worker's view of _Workers.cancelled
 
 
-def _start_worker(url: str, cancelled: Any) -> None:
-    global _database, _cancelled
+def _ignore_interrupts() -> None:
+    """In a pool worker: Ctrl-C reaches the whole process group; the parent stops the audit
+    (and tells the workers to skip what is queued), while a worker killed mid-task would
+    leave the pool waiting for its result for ever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start_worker(where: tuple[str, str], cancelled: Any) -> None:
+    global _source, _cancelled
+    _ignore_interrupts()
     _cancelled = cancelled
-    _database = Database(url)
-    _database.engine.connect().close()  # connect now, while the parent prepares the plan
+    kind, target = where
+    if kind == "file":
+        _source = _Source(file=target)
+    else:
+        from suyuan.storage.db import Database
+
+        _source = _Source(db=Database(target))
+    with _source.reading():  # connect now, while the parent prepares the plan
+        pass
 
 
 _plans = Unpickled()
@@ -372,9 +481,9 @@ def _check_range_or_raise(task: RangeTask) -> tuple[int, int, list[bytes], bytes
     return (start, stop, node hashes per level, nonce hashes, hash probe). Raises
     :class:`_Doubt` at the first thing it does not vouch for."""
     plan, start, stop, bits = _plan_of(task[0]), task[1], task[2], task[3]
-    assert _database is not None
-    with _database.reader() as session, session.begin():
-        rows = repo.entry_rows(session, max(start - 1, 0), stop)
+    assert _source is not None
+    with _source.reading() as query:
+        rows = plain.entry_rows(query, max(start - 1, 0), stop)
         if start > 0:
             link, rows = rows[0], rows[1:]
             if int(link[0]) != start - 1:
@@ -393,7 +502,7 @@ def _check_range_or_raise(task: RangeTask) -> tuple[int, int, list[bytes], bytes
             levels.append(above)
         wanted = [(level, start >> level, (start >> level) + len(blob) // 32)
                   for level, blob in enumerate(levels)]
-        stored = repo.node_hashes(session, wanted)
+        stored = plain.node_hashes(query, wanted, one_query=_source.one_query)
     for level, blob in enumerate(levels):
         found = stored[level]
         if len(found) != len(blob) // 32 or b"".join(map(bytes, found)) != blob:
@@ -580,7 +689,8 @@ def _reference_audit(db: Database, jobs: int, progress: Progress | None,
                      policy: note.Policy | None) -> AuditReport:
     """Every check in log order, naming the first failure exactly."""
     with db.reader() as session, session.begin():
-        origin, log_key = _log_identity(session, policy)
+        query = repo._query(session)
+        origin, log_key = _log_identity(query, policy)
         head_size, head_hash = repo.read_head(session)
         total = repo.count_entries(session)
         hashes = bytearray()
@@ -593,7 +703,7 @@ def _reference_audit(db: Database, jobs: int, progress: Progress | None,
                 index=min(size, head_size),
             )
         levels, nodes = _audit_nodes(session, hashes, size)
-        checkpoints, cosignatures = _audit_checkpoints(_read_checkpoints(session), levels,
+        checkpoints, cosignatures = _audit_checkpoints(_read_checkpoints(query), levels,
                                                        size, origin, log_key)
     return AuditReport(size, _root(levels, size), checkpoints, cosignatures, nodes)
 
@@ -606,7 +716,8 @@ def _audit_entries(
     keys: dict[tuple[str, str], bytes] = {}
     pending: deque[tuple[dict[tuple[str, str], bytes], Any]] = deque()
     expected, prev = 0, GENESIS_HASH
-    pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
+    pool = (multiprocessing.get_context("fork").Pool(jobs, initializer=_ignore_interrupts)
+            if jobs > 1 else None)
 
     def settle(snapshot: dict[tuple[str, str], bytes], result: Any) -> None:
         nonlocal expected, prev
@@ -677,7 +788,7 @@ def _audit_entries(
             # which can hang when its task thread is blocked feeding a full pipe.
             pool.close()
             pool.join()
-    _compare_registry(session, registry)
+    _compare_registry(repo._query(session), registry)
     return expected, prev
 
 
@@ -752,9 +863,9 @@ def _audit_nodes(session: Any, leaf_hashes: bytearray, size: int) -> tuple[list[
 # --- shared by both passes ------------------------------------------------------------------
 
 
-def _compare_registry(session: Any, registry: Registry) -> None:
+def _compare_registry(query: Query, registry: Registry) -> None:
     """Appends trust the actor and key tables; they must equal the registry replayed here."""
-    stored = repo.load_registry(session)
+    stored = plain.load_registry(query)
     for name in sorted(set(stored.actors) | set(registry.actors)):
         mine, theirs = registry.actors.get(name), stored.actors.get(name)
         if theirs is None or mine is None or (mine.role, mine.registered_at) != (
@@ -769,16 +880,18 @@ def _compare_registry(session: Any, registry: Registry) -> None:
                                     f"{key[1]} of {key[0]!r}", index=at)
 
 
-def _log_identity(session: Any, policy: note.Policy | None) -> tuple[str, crypto.VerifierKey]:
+def _log_identity(query: Query, policy: note.Policy | None) -> tuple[str, crypto.VerifierKey]:
     """The log's origin and key as stored, checked against ``policy`` when one is given."""
-    origin = repo.require_meta(session, META_ORIGIN)
-    log_key = crypto.parse_verifier_key(repo.require_meta(session, META_LOG_VKEY))
+    origin, vkey = plain.meta(query, META_ORIGIN), plain.meta(query, META_LOG_VKEY)
+    if origin is None or vkey is None:
+        raise ConfigError("the ledger is not initialised: run `suyuan init --origin ORIGIN`")
+    log_key = crypto.parse_verifier_key(vkey)
     if policy is not None:
-        _check_against_policy(session, policy, origin, log_key)
+        _check_against_policy(query, policy, origin, log_key)
     return origin, log_key
 
 
-def _check_against_policy(session: Any, policy: note.Policy, origin: str,
+def _check_against_policy(query: Query, policy: note.Policy, origin: str,
                           log_key: crypto.VerifierKey) -> None:
     if policy.origin != origin:
         raise VerificationError(f"this log's origin is {origin!r}, the policy's is "
@@ -787,7 +900,7 @@ def _check_against_policy(session: Any, policy: note.Policy, origin: str,
         raise VerificationError("the log key recorded in the database is not the policy's log "
                                 "key: the database's checkpoints cannot be trusted")
     anchored = {key.name: key for key in policy.witnesses}
-    for row in repo.witnesses(session):
+    for row in plain.witnesses(query):
         expected = anchored.get(row.name)
         if expected is not None and crypto.parse_verifier_key(row.vkey) != expected:
             raise VerificationError(f"witness {row.name}'s key in the database is not the "
@@ -815,12 +928,12 @@ class _StoredCheckpoints:
     rows: list[Any]
 
 
-def _read_checkpoints(session: Any) -> _StoredCheckpoints:
-    witness_keys = {w.name: crypto.parse_verifier_key(w.vkey) for w in repo.witnesses(session)}
+def _read_checkpoints(query: Query) -> _StoredCheckpoints:
+    witness_keys = {w.name: crypto.parse_verifier_key(w.vkey) for w in plain.witnesses(query)}
     cosigs: dict[int, list[Any]] = {}
-    for row in repo.all_cosignatures(session):
+    for row in plain.cosignatures(query):
         cosigs.setdefault(int(row.size), []).append(row)
-    return _StoredCheckpoints(witness_keys, cosigs, repo.all_checkpoints(session))
+    return _StoredCheckpoints(witness_keys, cosigs, plain.checkpoints(query))
 
 
 def _audit_checkpoints(stored: _StoredCheckpoints, levels: list[bytearray], size: int,

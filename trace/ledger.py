@@ -24,6 +24,7 @@ from suyuan.errors import (
     Rejected,
 )
 from suyuan.model import (
+    GENESIS_HASH,
     MAX_CLOCK_SKEW,
     Entry,
     SignedStatement,
@@ -36,11 +37,9 @@ from suyuan.model import (
 )
 from suyuan.registry import Registry
 from suyuan.storage import repo
+from suyuan.storage.plain import META_LOG_VKEY, META_ORIGIN
 
-META_ORIGIN = "origin"
-META_LOG_VKEY = "log_vkey"
 META_REGISTRAR = "registrar"
-GENESIS_HASH = bytes(32)
 
 
 @dataclass(frozen=True)

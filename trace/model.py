@@ -194,6 +194,10 @@ def parse_signed_statement(data: Any) -> SignedStatement:
     return SignedStatement(statement, canonical.statement_bytes(data["statement"]), signature)
 
 
+GENESIS_HASH = bytes(32)
+"""The ``prev`` of entry 0."""
+
+
 @dataclass(frozen=True)
 class Entry:
     """An accepted statement as the log stores it; ``leaf`` is exactly what was hashed."""

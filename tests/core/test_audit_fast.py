@@ -9,7 +9,14 @@ keys), checkpoints and a witness cosignature; on a real SQLite file and on Postg
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +28,7 @@ from suyuan.model import SignedStatement, format_time, parse_signed_statement, u
 from suyuan.storage import repo
 from suyuan.storage.db import Database
 from tests.core.test_tamper import attacker, flip, flip_column, get_leaf, set_leaf
-from tests.helpers import ORIGIN, Actor, LedgerWorld, make_signed, make_world
+from tests.helpers import ORIGIN, Actor, LedgerWorld, make_signed, make_world, run_cli
 
 SIZE = 700
 ROTATED_AT = 300  # the cooperative's new key is added here, its old one revoked next
@@ -207,3 +214,161 @@ def test_ranges_tile_the_log_and_their_levels_are_prefixes(size: int, jobs: int)
     widths = audit._widths(size)
     covered = audit._covered(ranges, len(widths))
     assert covered[0] == size and all(c <= w for c, w in zip(covered, widths, strict=True))
+
+
+# --- a ledger in a SQLite file, read with the standard library alone ------------------------
+
+
+@pytest.fixture
+def sqlite_log(tmp_path: Path) -> Iterator[tuple[LedgerWorld, Path]]:
+    path = tmp_path / "ledger.db"
+    database = Database(f"sqlite:///{path}")
+    database.upgrade()
+    world = build(database, tmp_path)
+    yield world, path
+    database.dispose()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_audit_file_vouches_for_a_sound_log_as_the_reference_pass_does(
+        sqlite_log: tuple[LedgerWorld, Path], jobs: int, range_sizes: str) -> None:
+    world, path = sqlite_log
+    reference = audit._reference_audit(world.db, 1, None, None)
+    seen: list[int] = []
+    report = audit.audit_file(path, jobs=jobs, progress=lambda done, _: seen.append(done))
+    assert report == reference
+    assert seen == sorted(seen) and seen[-1] == SIZE
+
+
+@pytest.mark.parametrize(("tamper", "index"), [
+    (_tamper_leaf(256), 256),
+    (_tamper_column("entries", "prev", "idx = :i", {"i": 512}), 512),
+    (_tamper_column("nodes", "hash", "level = 9 AND idx = 0", {}), 0),
+    (lambda conn: conn.execute(text("DELETE FROM entries WHERE idx = 256")), 256),
+    (_tamper_column("actor_keys", "public_key", "actor = 'carrier-sf'", {}), None),
+], ids=["leaf", "prev-column", "node-above-the-ranges", "entry-deleted", "key-table"])
+def test_audit_file_leaves_every_entry_fault_to_the_reference_pass(
+        sqlite_log: tuple[LedgerWorld, Path], tamper, index: int | None) -> None:
+    """It never names a fault in the entries, the tree or the registry tables itself: it
+    says it does not vouch (Undecided), and the reference pass names the first bad entry."""
+    world, path = sqlite_log
+    with attacker(f"sqlite:///{path}") as conn:
+        tamper(conn)
+    with pytest.raises(audit.Undecided):
+        audit.audit_file(path, jobs=2)
+    with pytest.raises(VerificationError) as caught:
+        audit.audit(world.db, jobs=2, fast=False)
+    if index is not None:
+        assert caught.value.index == index
+
+
+def test_audit_file_raises_checkpoint_and_policy_faults_itself(
+        sqlite_log: tuple[LedgerWorld, Path]) -> None:
+    world, path = sqlite_log
+    with world.db.reader() as session, session.begin():
+        trusted = ledger.policy(session)
+    assert audit.audit_file(path, jobs=2, policy=trusted) is not None
+    other_key = crypto.verifier_key(ORIGIN, crypto.SigningKey.generate().public_key)
+    other = note.Policy(log=other_key, origin=ORIGIN, witnesses=(), quorum=0)
+    with pytest.raises(VerificationError, match="not the policy's log key"):
+        audit.audit_file(path, jobs=2, policy=other)
+    with attacker(f"sqlite:///{path}") as conn:
+        conn.execute(text("UPDATE cosignatures SET timestamp = timestamp + 1"))
+    with pytest.raises(VerificationError, match=f"checkpoint {SIZE}: cosignature") as caught:
+        audit.audit_file(path, jobs=2)
+    assert caught.value.checkpoint == SIZE
+
+
+def test_audit_file_declines_what_is_not_a_current_ledger(
+        sqlite_log: tuple[LedgerWorld, Path], tmp_path: Path) -> None:
+    """None (take the usual way, which says what is wrong) for a missing file, a file that is
+    not SQLite, a SQLite file without a ledger, and a ledger of another schema revision;
+    and it creates nothing."""
+    world, path = sqlite_log
+    missing = tmp_path / "nowhere" / "ledger.db"
+    assert audit.audit_file(missing) is None and not missing.parent.exists()
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    assert audit.audit_file(junk) is None
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    assert audit.audit_file(empty) is None
+    with attacker(f"sqlite:///{path}") as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+    assert audit.audit_file(path) is None
+
+
+def test_verify_of_a_sound_sqlite_ledger_loads_no_database_layer(
+        sqlite_log: tuple[LedgerWorld, Path], tmp_path: Path) -> None:
+    """`suyuan verify` on a SQLite file: the fast pass reads it with sqlite3, so the command
+    never loads SQLAlchemy for a log that holds; a faulty one is still named (the reference
+    pass, through the database layer: the tamper tests run the command on every fault)."""
+    _, path = sqlite_log
+    script = ("import sys\n"
+              "from suyuan.cli import main\n"
+              "code = 0\n"
+              "try:\n"
+              f"    main(['--db', 'sqlite:///{path}', 'verify', '--json'])\n"
+              "except SystemExit as exc:\n"
+              "    code = exc.code\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'), code)\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert len(result.stdout.splitlines()) == 2, (result.stdout, result.stderr)
+    verdict, loaded = result.stdout.splitlines()
+    assert json.loads(verdict)["ok"] is True and json.loads(verdict)["size"] == SIZE
+    assert loaded == "[] 0", result.stderr
+    with attacker(f"sqlite:///{path}") as conn:
+        _tamper_leaf(256)(conn)
+    failed = run_cli("--db", f"sqlite:///{path}", "verify", "--json", cwd=tmp_path)
+    assert failed.returncode == 1 and json.loads(failed.stdout)["index"] == 256
+    assert failed.stderr.decode().startswith("suyuan: error: verification FAILED at entry 256")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_verify_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C reaches the command and its workers (one process group): it stops at once
+    with one line, in either pass, and leaves no process behind."""
+    path = tmp_path / "ledger.db"
+    database = Database(f"sqlite:///{path}")
+    database.upgrade()
+    try:
+        world = make_world(database)
+        coop = world.actors["coop-jinzhou"]
+        for start in range(0, 24_000, 4_000):
+            world.append_ok(*[make_signed(coop, body={"text": f"box {i}"})
+                              for i in range(start, start + 4_000)])
+        with database.reader() as session, session.begin():
+            last = ledger.size(session) - 1
+    finally:
+        database.dispose()
+    exe = Path(sys.executable).with_name("suyuan")
+    interrupted = 0
+    # on a sound log (the fast pass), then with its last entry broken (the fast pass doubts
+    # at the end, and the reference pass runs from entry 0 to name it)
+    for delay, broken in ((0.3, False), (0.9, False), (2.0, True)):
+        if broken:
+            with attacker(f"sqlite:///{path}") as conn:
+                _tamper_leaf(last)(conn)
+        proc = subprocess.Popen(
+            [str(exe), "--db", f"sqlite:///{path}", "verify", "--jobs", "2"], cwd=tmp_path,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+        if proc.returncode != 130:  # a machine fast enough to finish first
+            assert proc.returncode == (1 if broken else 0), err
+            continue
+        interrupted += 1
+        assert err.decode().strip() == "interrupted", err
+        with pytest.raises(ProcessLookupError):  # no worker left in the group
+            os.killpg(proc.pid, 0)
+    assert interrupted
+    failed = run_cli("--db", f"sqlite:///{path}", "verify", cwd=tmp_path)
+    assert failed.returncode == 1 and f"at entry {last}:".encode() in failed.stderr

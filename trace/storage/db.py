@@ -11,9 +11,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from suyuan.errors import ConfigError
-
-SCHEMA_REVISION = "0004"
-"""The newest Alembic revision; a test checks it against the migration scripts."""
+from suyuan.storage.plain import SCHEMA_REVISION
 
 WRITE = "suyuan_write"
 """Execution option: on SQLite, begin the transaction with ``BEGIN IMMEDIATE``."""

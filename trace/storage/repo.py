@@ -11,7 +11,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from suyuan.errors import ConfigError, NotFound
-from suyuan.registry import ActorRecord, KeyRecord, Registry
+from suyuan.registry import Registry
+from suyuan.storage import plain
 from suyuan.storage.schema import (
     ActorKeyRow,
     ActorRow,
@@ -29,8 +30,7 @@ _IN_CHUNK = 400  # bound the number of bound parameters per IN (...) query
 
 
 def get_meta(session: Session, key: str) -> str | None:
-    rows = _raw_rows(session, 'SELECT value FROM meta WHERE "key" = ?', (key,))
-    return rows[0][0] if rows else None
+    return plain.meta(_query(session), key)
 
 
 def require_meta(session: Session, key: str) -> str:
@@ -61,10 +61,10 @@ def read_head(session: Session) -> tuple[int, bytes]:
 def _head(session: Session, lock: str) -> tuple[int, bytes]:
     # Plain SQL for these and the other queries every append makes: SQLAlchemy's handling of
     # them was a third of the cost of appending a few hundred statements.
-    rows = _raw_rows(session, f"SELECT size, last_hash FROM log_head WHERE id = 1{lock}", ())
-    if not rows:
+    found = plain.head(_query(session), lock)
+    if found is None:
         raise ConfigError("the ledger is not initialised: run `suyuan init --origin ORIGIN`")
-    return int(rows[0][0]), bytes(rows[0][1])
+    return found
 
 
 def set_head(session: Session, size: int, last_hash: bytes) -> None:
@@ -209,64 +209,35 @@ def _raw_rows(session: Session, sql: str, params: Sequence[Any], *, fetch: bool 
         cursor.close()
 
 
+def _query(session: Session) -> plain.Query:
+    """:func:`_raw_rows` in ``session``: the query the :mod:`~suyuan.storage.plain` reads take."""
+    return lambda sql, params: _raw_rows(session, sql, params)
+
+
 def entry_rows(session: Session, start: int, stop: int) -> list[Sequence[Any]]:
-    """(idx, leaf, leaf_hash, prev, actor, nonce, kind) of the entries ``start <= idx < stop``
-    in index order, as the driver returns them (no ORM, no result processing)."""
-    return _raw_rows(session, "SELECT idx, leaf, leaf_hash, prev, actor, nonce, kind "
-                              "FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
-                     (start, stop))
+    """:func:`plain.entry_rows` in ``session``."""
+    return plain.entry_rows(_query(session), start, stop)
 
 
 def node_hashes(session: Session, ranges: Sequence[tuple[int, int, int]]
                 ) -> dict[int, list[Any]]:
-    """Stored hashes by level for ``(level, start, stop)`` ranges of node indexes, each list
-    in index order, straight from the primary key. On SQLite (in process) one query per
-    range is cheapest; on PostgreSQL one query for all (a round trip each would cost more)."""
-    found: dict[int, list[Any]] = {level: [] for level, _, _ in ranges}
-    if not ranges:
-        return found
-    if session.connection().dialect.name == "sqlite":
-        for level, start, stop in ranges:
-            found[level] += [digest for (digest,) in _raw_rows(
-                session, "SELECT hash FROM nodes WHERE level = ? AND idx >= ? AND idx < ? "
-                         "ORDER BY idx", (level, start, stop))]
-        return found
-    terms = " OR ".join(["(level = ? AND idx >= ? AND idx < ?)"] * len(ranges))
-    for level, digest in _raw_rows(
-        session, f"SELECT level, hash FROM nodes WHERE {terms} ORDER BY level, idx",
-        [value for triple in ranges for value in triple],
-    ):
-        found[int(level)].append(digest)
-    return found
+    """:func:`plain.node_hashes` in ``session``: one query per range on SQLite, one for all
+    on a server."""
+    return plain.node_hashes(_query(session), ranges,
+                             one_query=session.connection().dialect.name != "sqlite")
 
 
 def entries_of_kinds(session: Session, kinds: Collection[str]) -> list[tuple[int, bytes]]:
-    """(idx, leaf) of the entries whose ``kind`` column is one of ``kinds``, in index order
-    (through the kind index: registry statements are a handful among millions)."""
-    rows = session.execute(
-        select(EntryRow.idx, EntryRow.leaf).where(EntryRow.kind.in_(sorted(kinds)))
-        .order_by(EntryRow.idx))
-    return [(int(idx), bytes(leaf)) for idx, leaf in rows]
+    """:func:`plain.entries_of_kinds` in ``session``."""
+    return plain.entries_of_kinds(_query(session), kinds)
 
 
 def has_entries_outside(session: Session, size: int) -> bool:
-    """Whether any entry row has an index outside ``0 <= idx < size`` (two index probes)."""
-    return bool(_raw_rows(session, "SELECT idx FROM entries WHERE idx >= ? LIMIT 1", (size,))
-                or _raw_rows(session, "SELECT idx FROM entries WHERE idx < 0 LIMIT 1", ()))
+    return plain.has_entries_outside(_query(session), size)
 
 
 def has_nodes_outside(session: Session, widths: Sequence[int]) -> bool:
-    """Whether any node row lies outside ``0 <= idx < widths[level]`` for the levels
-    ``0 <= level < len(widths)``, or at any other level (index probes, two per level)."""
-    probes: list[tuple[str, tuple[int, ...]]] = [
-        ("SELECT level FROM nodes WHERE level >= ? LIMIT 1", (len(widths),)),
-        ("SELECT level FROM nodes WHERE level < 0 LIMIT 1", ()),
-    ]
-    for level, width in enumerate(widths):
-        probes.append(("SELECT idx FROM nodes WHERE level = ? AND idx >= ? LIMIT 1",
-                       (level, width)))
-        probes.append(("SELECT idx FROM nodes WHERE level = ? AND idx < 0 LIMIT 1", (level,)))
-    return any(_raw_rows(session, sql, params) for sql, params in probes)
+    return plain.has_nodes_outside(_query(session), widths)
 
 
 def iter_nodes(session: Session, level: int, chunk: int = 20000) -> Iterator[tuple[int, bytes]]:
@@ -298,19 +269,7 @@ def count_entries(session: Session) -> int:
 
 
 def load_registry(session: Session) -> Registry:
-    registry = Registry()
-    for name, role, registered_at, display_name, org_id, info in _raw_rows(
-        session, "SELECT name, role, registered_at, display_name, org_id, info FROM actors", ()
-    ):
-        registry.actors[name] = ActorRecord(name, role, int(registered_at), display_name, org_id,
-                                            json.loads(info or "{}"))
-    for actor, key_id, public_key, added_at, revoked_at in _raw_rows(
-        session, "SELECT actor, key_id, public_key, added_at, revoked_at FROM actor_keys", ()
-    ):
-        registry.keys[(actor, key_id)] = KeyRecord(
-            actor, key_id, bytes(public_key), int(added_at),
-            None if revoked_at is None else int(revoked_at))
-    return registry
+    return plain.load_registry(_query(session))
 
 
 def save_registry_changes(session: Session, before: Registry, after: Registry) -> None:

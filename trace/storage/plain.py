@@ -1,0 +1,211 @@
+"""The log tables read through a plain DBAPI query, with no SQLAlchemy loaded.
+
+A *query* is a function ``(sql, params) -> rows`` where ``sql`` uses ``?`` for parameters:
+the session-bound one of :mod:`suyuan.storage.repo` (the driver beneath SQLAlchemy, in the
+session's transaction), or :meth:`SqliteFile.reading`'s (the standard library's ``sqlite3``
+on a ledger file, read only). The audit's fast pass reads through it, so ``suyuan verify`` on
+a SQLite ledger can set its workers going before (and without) loading the database layer;
+``repo`` builds its own reads of the same tables on these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import unquote
+
+from suyuan.registry import ActorRecord, KeyRecord, Registry
+
+Query = Callable[[str, Sequence[Any]], list[Sequence[Any]]]
+
+SCHEMA_REVISION = "0004"
+"""The newest Alembic revision; a test checks it against the migration scripts."""
+
+META_ORIGIN = "origin"
+META_LOG_VKEY = "log_vkey"
+
+
+class CheckpointRecord(NamedTuple):
+    size: int
+    root: Any  # bytes, as stored (the audit compares it with the signed note's)
+    note: str
+
+
+class WitnessRecord(NamedTuple):
+    name: str
+    vkey: str
+
+
+class CosignatureRecord(NamedTuple):
+    size: int
+    witness: str
+    timestamp: int
+    line: str
+
+
+# --- SQLite files, without the database layer ------------------------------------------------
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URL (as SQLAlchemy reads it), or ``None`` for any
+    other URL: another database, an in-memory one, a ``file:`` URI or query parameters."""
+    prefix = next((p for p in ("sqlite:///", "sqlite+pysqlite:///") if url.startswith(p)), None)
+    if prefix is None:
+        return None
+    path = unquote(url[len(prefix):])
+    if not path or "?" in path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path)
+
+
+class SqliteFile:
+    """A ledger in a SQLite file, opened read only with the standard library."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._connection: sqlite3.Connection | None = None
+
+    def connect(self) -> sqlite3.Connection:
+        """The connection (opened once). Raises :class:`sqlite3.Error` when there is no
+        such file or it cannot be read; never creates one."""
+        if self._connection is None:
+            if not self.path.is_file():
+                raise sqlite3.OperationalError(f"no database file {self.path}")
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            self._connection = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                               check_same_thread=False)
+        return self._connection
+
+    @contextmanager
+    def reading(self) -> Iterator[Query]:
+        """A query function inside one read transaction (one snapshot of the file)."""
+        connection = self.connect()
+        connection.execute("BEGIN")
+        try:
+            yield lambda sql, params: connection.execute(sql, tuple(params)).fetchall()
+        finally:
+            connection.execute("ROLLBACK")
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+# --- reads of the log tables -----------------------------------------------------------------
+
+
+def schema_revisions(query: Query) -> set[str]:
+    return {str(version) for (version,) in query("SELECT version_num FROM alembic_version", ())}
+
+
+def meta(query: Query, key: str) -> str | None:
+    rows = query('SELECT value FROM meta WHERE "key" = ?', (key,))
+    return rows[0][0] if rows else None
+
+
+def head(query: Query, lock: str = "") -> tuple[int, bytes] | None:
+    """(size, last hash) of the log head, or ``None`` when there is no head row."""
+    rows = query(f"SELECT size, last_hash FROM log_head WHERE id = 1{lock}", ())
+    if not rows:
+        return None
+    return int(rows[0][0]), bytes(rows[0][1])
+
+
+def entry_rows(query: Query, start: int, stop: int) -> list[Sequence[Any]]:
+    """(idx, leaf, leaf_hash, prev, actor, nonce, kind) of the entries ``start <= idx < stop``
+    in index order, as the driver returns them (no ORM, no result processing)."""
+    return query("SELECT idx, leaf, leaf_hash, prev, actor, nonce, kind "
+                 "FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, stop))
+
+
+def node_hashes(query: Query, ranges: Sequence[tuple[int, int, int]], *, one_query: bool
+                ) -> dict[int, list[Any]]:
+    """Stored hashes by level for ``(level, start, stop)`` ranges of node indexes, each list
+    in index order, straight from the primary key: one query per range (cheapest on SQLite,
+    in process) or ``one_query`` for all (on a server, where a round trip each costs more)."""
+    found: dict[int, list[Any]] = {level: [] for level, _, _ in ranges}
+    if not ranges:
+        return found
+    if not one_query:
+        for level, start, stop in ranges:
+            found[level] += [digest for (digest,) in query(
+                "SELECT hash FROM nodes WHERE level = ? AND idx >= ? AND idx < ? "
+                "ORDER BY idx", (level, start, stop))]
+        return found
+    terms = " OR ".join(["(level = ? AND idx >= ? AND idx < ?)"] * len(ranges))
+    for level, digest in query(
+        f"SELECT level, hash FROM nodes WHERE {terms} ORDER BY level, idx",
+        [value for triple in ranges for value in triple],
+    ):
+        found[int(level)].append(digest)
+    return found
+
+
+def entries_of_kinds(query: Query, kinds: Collection[str]) -> list[tuple[int, bytes]]:
+    """(idx, leaf) of the entries whose ``kind`` column is one of ``kinds``, in index order
+    (through the kind index: registry statements are a handful among millions)."""
+    ordered = sorted(kinds)
+    if not ordered:
+        return []
+    marks = ", ".join("?" * len(ordered))
+    return [(int(idx), bytes(leaf)) for idx, leaf in query(
+        f"SELECT idx, leaf FROM entries WHERE kind IN ({marks}) ORDER BY idx", ordered)]
+
+
+def has_entries_outside(query: Query, size: int) -> bool:
+    """Whether any entry row has an index outside ``0 <= idx < size`` (two index probes)."""
+    return bool(query("SELECT idx FROM entries WHERE idx >= ? LIMIT 1", (size,))
+                or query("SELECT idx FROM entries WHERE idx < 0 LIMIT 1", ()))
+
+
+def has_nodes_outside(query: Query, widths: Sequence[int]) -> bool:
+    """Whether any node row lies outside ``0 <= idx < widths[level]`` for the levels
+    ``0 <= level < len(widths)``, or at any other level (index probes, two per level)."""
+    probes: list[tuple[str, tuple[int, ...]]] = [
+        ("SELECT level FROM nodes WHERE level >= ? LIMIT 1", (len(widths),)),
+        ("SELECT level FROM nodes WHERE level < 0 LIMIT 1", ()),
+    ]
+    for level, width in enumerate(widths):
+        probes.append(("SELECT idx FROM nodes WHERE level = ? AND idx >= ? LIMIT 1",
+                       (level, width)))
+        probes.append(("SELECT idx FROM nodes WHERE level = ? AND idx < 0 LIMIT 1", (level,)))
+    return any(query(sql, params) for sql, params in probes)
+
+
+def load_registry(query: Query) -> Registry:
+    """The actor and key tables (the projection appends trust) as a :class:`Registry`."""
+    registry = Registry()
+    for name, role, registered_at, display_name, org_id, info in query(
+        "SELECT name, role, registered_at, display_name, org_id, info FROM actors", ()
+    ):
+        registry.actors[name] = ActorRecord(name, role, int(registered_at), display_name, org_id,
+                                            json.loads(info or "{}"))
+    for actor, key_id, public_key, added_at, revoked_at in query(
+        "SELECT actor, key_id, public_key, added_at, revoked_at FROM actor_keys", ()
+    ):
+        registry.keys[(actor, key_id)] = KeyRecord(
+            actor, key_id, bytes(public_key), int(added_at),
+            None if revoked_at is None else int(revoked_at))
+    return registry
+
+
+def witnesses(query: Query) -> list[WitnessRecord]:
+    return [WitnessRecord(name, vkey)
+            for name, vkey in query("SELECT name, vkey FROM witnesses ORDER BY name", ())]
+
+
+def checkpoints(query: Query) -> list[CheckpointRecord]:
+    return [CheckpointRecord(int(size), root, note) for size, root, note in query(
+        "SELECT size, root, note FROM checkpoints ORDER BY size", ())]
+
+
+def cosignatures(query: Query) -> list[CosignatureRecord]:
+    return [CosignatureRecord(int(size), witness, int(timestamp), line)
+            for size, witness, timestamp, line in query(
+                "SELECT size, witness, timestamp, line FROM cosignatures "
+                "ORDER BY size, witness", ())]
