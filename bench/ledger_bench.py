@@ -289,6 +289,11 @@ class Figure:
     met: bool | None = None
     note: str = ""
     other_load: float | None = None
+    count: int | None = None
+    cpu_us: float | None = None
+    """CPU time of this process and its children per item (rates measured with a meter)."""
+    cores_busy: float | None = None
+    """That CPU time over the wall time: how many cores the work kept busy."""
 
 
 @dataclass
@@ -299,10 +304,15 @@ class Results:
     def add(self, fig: Figure, meter: CpuMeter | None = None) -> Figure:
         if meter is not None:
             fig.other_load = meter.others()
+            if fig.count:
+                cpu, wall = meter.own()
+                fig.cpu_us, fig.cores_busy = cpu / fig.count * 1e6, cpu / wall
         self.figures.append(fig)
         load = "" if fig.other_load is None else f", other load {fig.other_load:.0%}"
         ratio = "" if fig.ratio is None else f"ratio {_ratio(fig.ratio)} to {fig.limit_name}"
-        extra = ", ".join(x for x in (ratio, load.lstrip(", ")) if x)
+        cpu = ("" if fig.cpu_us is None else
+               f"CPU {fig.cpu_us:.1f} µs per item on {fig.cores_busy:.2f} cores busy")
+        extra = ", ".join(x for x in (ratio, cpu, load.lstrip(", ")) if x)
         print(f"  {fig.figure}: {_fmt(fig.value, fig.unit)}" + (f"  ({extra})" if extra else ""),
               flush=True)
         return fig
@@ -329,6 +339,13 @@ class CpuMeter:
         own = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
                                                      resource.getrusage(resource.RUSAGE_CHILDREN)))
         return time.perf_counter(), busy, own
+
+    def own(self) -> tuple[float, float]:
+        """CPU seconds of this process and its waited-for children since the meter started
+        (the worker pools are joined, ``suyuan`` subprocesses waited for), and wall seconds."""
+        t1, _, own1 = self._read()
+        t0, _, own0 = self.start
+        return own1 - own0, t1 - t0
 
     def others(self) -> float | None:
         """Share (0..1) of all cores used by other processes since the meter started."""
@@ -363,7 +380,7 @@ def rate_figure(key: str, name: str, count: int, seconds: float, limit: float, l
     ratio = value / limit
     return Figure(key, name, value, "/s", limit, limit_name, ratio,
                   f"≥ {target:g} × limit" if target is not None else "", target,
-                  None if target is None else ratio >= target, note_text)
+                  None if target is None else ratio >= target, note_text, count=count)
 
 
 # --- limits: raw Ed25519 verification ---------------------------------------------------------
@@ -885,10 +902,12 @@ def append_probe(path: Path, size: int, limit1: float, count: int = 1000) -> Fig
             session.close()
     timer.close()
     db.dispose()
-    return rate_figure(f"append_probe_{size}",
-                       f"ledger.append of {count:,} pre-verified @ {_size_label(size)} "
-                       "(rolled back)", count, best, limit1, SODIUM_1, None,
-                       f"no signature checks; database time: {where}")
+    figure = rate_figure(f"append_probe_{size}",
+                         f"ledger.append of {count:,} pre-verified @ {_size_label(size)} "
+                         "(rolled back)", count, best, limit1, SODIUM_1, None,
+                         f"no signature checks; database time: {where}")
+    figure.count = None  # best of several passes: no CPU per item for it
+    return figure
 
 
 def _record_ids(index: int, size: int) -> list[merkle.NodeId]:
@@ -1112,7 +1131,8 @@ def profile_runs(out: Path, ndjson: Path, jobs: int, top: int = 25) -> dict[str,
 
 
 def print_table(results: Results) -> str:
-    header = ("figure", "value", "limit", "ratio", "target", "met", "other load")
+    header = ("figure", "value", "limit", "ratio", "target", "met", "CPU/item, cores",
+              "other load")
     rows = []
     for f in results.figures:
         limit = "" if f.limit is None else _fmt(f.limit, f.unit)
@@ -1120,6 +1140,7 @@ def print_table(results: Results) -> str:
             f.figure, _fmt(f.value, f.unit), limit,
             "" if f.ratio is None else _ratio(f.ratio),
             f.target, "" if f.met is None else ("yes" if f.met else "NO"),
+            "" if f.cpu_us is None else f"{f.cpu_us:.1f} µs, {f.cores_busy:.2f}",
             "" if f.other_load is None else f"{f.other_load:.0%}",
         ))
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

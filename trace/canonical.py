@@ -262,7 +262,9 @@ _PLAIN = rb'[\x20\x21\x23-\x5b\x5d-\x7e]*+'  # printable ASCII that JCS never es
 # A body whose values are strings needing no escape, small integers, booleans or null, under
 # plain ASCII keys: most bodies, and those JSON parsing is slowest for. Its bytes need only be
 # valid UTF-8 (checked when decoded) and its keys sorted and unique (checked by _flat).
-_FLAT_VALUE = rb'"[^"\\\x00-\x1f]*+"|0|-?[1-9][0-9]{0,14}+|true|false|null'
+# (The string class is written as the bytes it allows, not as [^"\\\x00-\x1f]: the same set,
+# which the regular expression engine tests in one step instead of two.)
+_FLAT_VALUE = rb'"[\x20\x21\x23-\x5b\x5d-\xff]*+"|0|-?[1-9][0-9]{0,14}+|true|false|null'
 _FLAT_KEY = rb'"[A-Za-z0-9_.:-]++"'
 _FLAT_BODY = (rb"\{(?:" + _FLAT_KEY + rb":(?:" + _FLAT_VALUE + rb")(?:," + _FLAT_KEY
               + rb":(?:" + _FLAT_VALUE + rb"))*+)?\}")

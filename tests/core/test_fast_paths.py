@@ -100,6 +100,25 @@ def test_nothing_that_is_not_canonical_is_recognised(mutate) -> None:
         assert parts == _parsed(mutated)
 
 
+@pytest.mark.parametrize("byte", range(256))
+def test_each_byte_in_a_body_string_is_recognised_exactly_when_jcs_leaves_it_alone(
+        byte: int) -> None:
+    """Every byte value inside a flat body's string: recognised if and only if the statement
+    stays the canonical encoding of what it parses to (ASCII that JCS escapes, a quote, a
+    backslash and a lone non-ASCII byte are not; any other ASCII byte is)."""
+    data = canonical.jcs({"v": 1, "kind": "note", "actor": "coop-jinzhou", "key_id": KEY_ID,
+                          "time": "t", "nonce": "nnnnnnnn", "body": {"lot": "L-1", "text": "t"}})
+    mutated = data.replace(b'"text":"t"', b'"text":"t' + bytes([byte]) + b'"')
+    parts = canonical.statement_parts(mutated)
+    try:
+        canonical_too = canonical.jcs(json.loads(mutated)) == mutated
+    except ValueError:  # not JSON (a quote ends the string early), or not UTF-8
+        canonical_too = False
+    assert (parts is not None) == canonical_too == (0x20 <= byte < 0x80 and byte not in b'"\\')
+    if parts is not None:
+        assert parts == _parsed(mutated)
+
+
 @settings(max_examples=200, deadline=None)
 @given(_statements)
 def test_a_recognised_line_parses_as_parse_signed_statement_parses_it(statement: dict) -> None:
