@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -47,7 +48,7 @@ from suyuan.errors import (
     VerificationError,
 )
 from suyuan.events import KINDS
-from suyuan.model import GENESIS_HASH, MAX_CLOCK_SKEW, NONCE, Statement, parse_time
+from suyuan.model import GENESIS_HASH, MAX_CLOCK_SKEW, NONCE, TIMESTAMP, Statement, parse_time
 from suyuan.prepare import Unpickled, is_valid_envelope
 from suyuan.registry import REGISTRY_KINDS, Registry, validate_body
 from suyuan.storage import plain
@@ -522,11 +523,40 @@ class _KindAndBody:
         self.body = body
 
 
+_Context = tuple[bytes, int, "int | None", bool]
+"""What an entry's (actor, key_id, kind, log) allow: (public key, entry that added the key,
+entry that revoked it, whether the kind is a registry kind)."""
+_UNSEEN: Any = object()
+
+
+def _context_of(plan: _Plan, actor: str, key_id: str, kind: str, log: str | None
+                ) -> _Context | None:
+    """The :data:`_Context` of a combination, or ``None`` if an entry with it cannot be
+    sound anywhere in the log: an envelope the model refuses, a statement bound to another
+    log, a key never registered, or (for what is not a registry statement) a kind the
+    actor's role may not state."""
+    if not is_valid_envelope(actor, key_id, kind, log):
+        return None
+    if log is not None and log != plan.origin:
+        return None
+    record = plan.keys.get((actor, key_id))
+    if record is None:
+        return None
+    is_registry_kind = kind in REGISTRY_KINDS
+    if not is_registry_kind:
+        spec = KINDS.get(kind)
+        role = plan.roles.get(actor)
+        if role is None or (spec is not None and spec.roles and role not in spec.roles):
+            return None
+    return (*record, is_registry_kind)
+
+
 def _check_entries(plan: _Plan, start: int, rows: list[Any], prev: bytes
                    ) -> tuple[bytearray, array[int]]:
     """The per-entry checks of a range (see :func:`_check_range_or_raise`), in one loop:
     this is where an audit spends its time besides verifying signatures."""
-    keys, roles, registry_entries = plan.keys, plan.roles, plan.registry_entries
+    registry_entries = plan.registry_entries
+    contexts: dict[tuple[str, str, str, str | None], _Context | None] = {}
     received: dict[bytes, Any] = {}
     hashes = bytearray()
     nonces: array[int] = array("q")
@@ -535,8 +565,9 @@ def _check_entries(plan: _Plan, start: int, rows: list[Any], prev: bytes
     is_valid = crypto.is_valid_prefixed_signature
     entry_parts = canonical.entry_parts
     nonce_format = NONCE.match
+    time_format = TIMESTAMP.match
+    from_iso = datetime.fromisoformat
     skew = MAX_CLOCK_SKEW
-    permitted: dict[tuple[str, str], bool] = {}
     at = start
     for idx, leaf, stored_hash, stored_prev, stored_actor, stored_nonce, stored_kind in rows:
         if idx != at:
@@ -548,7 +579,8 @@ def _check_entries(plan: _Plan, start: int, rows: list[Any], prev: bytes
             if entry is not None:
                 (index, key_id, prev_hex, received_at, sig_b64, data, actor, body, _, kind,
                  log, nonce, time) = entry
-                if not nonce_format(nonce) or not is_valid_envelope(actor, key_id, kind, log):
+                # (the envelope's other values, below with the key: once per combination)
+                if not nonce_format(nonce) or not time_format(time):
                     raise _Doubt(f"entry {at}: envelope")
                 signature = a2b_base64(sig_b64)  # 86 base64 characters and "==": 64 bytes
             else:  # the general path: what the reference pass does
@@ -565,37 +597,28 @@ def _check_entries(plan: _Plan, start: int, rows: list[Any], prev: bytes
                 signature = base64.b64decode(sig_text, validate=True)
             if index != at:
                 raise _Doubt(f"entry {at}: index")
-            if log is not None and log != plan.origin:
-                raise _Doubt(f"entry {at}: bound to another log")
             validate_body(cast(Statement, _KindAndBody(kind, body)))
             limit = received.get(received_at)
             if limit is None:
                 limit = received[received_at] = (
                     parse_time(received_at.decode(), "received_at") + skew)
-            if parse_time(time) > limit:
+            if from_iso(time) > limit:  # (its format matched TIMESTAMP, as parse_time checks)
                 raise _Doubt(f"entry {at}: time")
         except (SuyuanError, ValueError, KeyError, TypeError, binascii.Error) as exc:
             raise _Doubt(f"entry {at}: {exc}") from exc
+        combination = (actor, key_id, kind, log)
+        context = contexts.get(combination, _UNSEEN)
+        if context is _UNSEEN:
+            context = contexts[combination] = _context_of(plan, *combination)
+        if context is None:
+            raise _Doubt(f"entry {at}: envelope, log, key or role")
         # The key state as of this entry (Registry.check_state for what is not a registry
         # statement; registry statements were checked in order by the parent).
-        record = keys.get((actor, key_id))
-        if record is None:
-            raise _Doubt(f"entry {at}: unknown key")
-        public, added, revoked = record
+        public, added, revoked, is_registry_kind = context
         if not (added < at or added == at == 0) or (revoked is not None and revoked < at):
             raise _Doubt(f"entry {at}: key not valid here")
-        if kind in REGISTRY_KINDS or at == 0:
-            if at not in registry_entries:
-                raise _Doubt(f"entry {at}: registry statement not replayed")
-        else:
-            allowed = permitted.get((actor, kind))
-            if allowed is None:
-                spec = KINDS.get(kind)
-                role = roles.get(actor)
-                allowed = permitted[(actor, kind)] = role is not None and not (
-                    spec is not None and spec.roles and role not in spec.roles)
-            if not allowed:
-                raise _Doubt(f"entry {at}: role")
+        if (is_registry_kind or at == 0) and at not in registry_entries:
+            raise _Doubt(f"entry {at}: registry statement not replayed")
         if not is_valid(public, signature, prefix, data):
             raise _Doubt(f"entry {at}: signature")
         digest = sha(b"\x00" + leaf).digest()

@@ -270,9 +270,9 @@ _FLAT_BODY = (rb"\{(?:" + _FLAT_KEY + rb":(?:" + _FLAT_VALUE + rb")(?:," + _FLAT
               + rb":(?:" + _FLAT_VALUE + rb"))*+)?\}")
 
 
-def _statement_shape(body: bytes) -> bytes:
-    return (rb'\{"actor":"(' + _PLAIN + rb')","body":(' + body + rb'),"key_id":"(' + _PLAIN
-            + rb')","kind":"(' + _PLAIN + rb')",(?:"log":"(' + _PLAIN + rb')",)?"nonce":"('
+def _statement_shape(body: bytes, key_id: bytes = rb'(' + _PLAIN + rb')') -> bytes:
+    return (rb'\{"actor":"(' + _PLAIN + rb')","body":(' + body + rb'),"key_id":"' + key_id
+            + rb'","kind":"(' + _PLAIN + rb')",(?:"log":"(' + _PLAIN + rb')",)?"nonce":"('
             + _PLAIN + rb')","time":"(' + _PLAIN + rb')","v":1\}')
 
 
@@ -293,7 +293,8 @@ def _patterns(kind: str) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
         if kind == "line":
             return re.compile(rb'\{"signature":"' + _SIGNATURE_B64 + rb'","statement":('
                               + _statement_shape(body) + rb")\}\Z", re.S)
-        return re.compile(_ENTRY_FIELDS + _statement_shape(body) + rb")\}\Z", re.S)
+        # the statement's key_id: the entry's (group 2), matched again, not captured
+        return re.compile(_ENTRY_FIELDS + _statement_shape(body, rb"\2") + rb")\}\Z", re.S)
 
     return compiled(_FLAT_BODY), compiled(_ANY_BODY)
 
@@ -364,10 +365,8 @@ def entry_parts(leaf: bytes) -> EntryParts | None:
     match = flat.match(leaf) or general.match(leaf)
     if match is None:
         return None
-    (index, key_id, prev, received_at, signature, data, actor, body, statement_key_id, kind,
-     log, nonce, time) = match.groups()
-    if statement_key_id != key_id:
-        return None
+    (index, key_id, prev, received_at, signature, data, actor, body, kind, log, nonce,
+     time) = match.groups()
     parsed = _body(body, match.re is flat)
     if parsed is None:
         return None
