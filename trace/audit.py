@@ -95,7 +95,7 @@ def audit(db: Database, *, jobs: int | None = None, progress: Progress | None = 
     reported = _Monotonic(progress)
     if fast:
         path = plain.sqlite_path(db.url) if db.is_sqlite else None
-        source = _Source(file=path) if path is not None and path.is_file() else _Source(db=db)
+        source = _Source(file=path if path is not None and path.is_file() else None, db=db)
         try:
             return _fast_audit(source, jobs, reported, policy)
         except _Doubt:
@@ -193,8 +193,8 @@ class _Source:
 
     def __init__(self, *, file: Path | str | None = None, db: Database | None = None) -> None:
         self.file = SqliteFile(file) if file is not None else None
-        self.db = db
-        self.one_query = db is not None and not db.is_sqlite
+        self.db = db  # read through when there is no file; its engine is closed before fork
+        self.one_query = self.file is None and db is not None and not db.is_sqlite
         """Whether the tree nodes of a range are read in one query (on a server: a round
         trip each would cost more) or one per level (cheapest on SQLite)."""
 
@@ -222,7 +222,7 @@ class _Source:
         ours (it is opened again when next used)."""
         if self.file is not None:
             self.file.close()
-        elif self.db is not None and self.db.is_sqlite:
+        if self.db is not None and self.db.is_sqlite:
             self.db.engine.dispose()
 
     def close(self) -> None:
@@ -952,11 +952,21 @@ class _StoredCheckpoints:
 
 
 def _read_checkpoints(query: Query) -> _StoredCheckpoints:
-    witness_keys = {w.name: crypto.parse_verifier_key(w.vkey) for w in plain.witnesses(query)}
-    cosigs: dict[int, list[Any]] = {}
+    witness_keys = {}
+    for w in plain.witnesses(query):
+        try:
+            witness_keys[w.name] = crypto.parse_verifier_key(w.vkey)
+        except (SuyuanError, TypeError, ValueError, AttributeError) as exc:
+            raise NoteError(f"witness {w.name}: its stored key is not a verifier key") from exc
+    cosigs: dict[Any, list[Any]] = {}
     for row in plain.cosignatures(query):
-        cosigs.setdefault(int(row.size), []).append(row)
+        cosigs.setdefault(row.size, []).append(row)  # as stored: see _audit_checkpoints
     return _StoredCheckpoints(witness_keys, cosigs, plain.checkpoints(query))
+
+
+def _whole(value: Any) -> int | None:
+    """``value`` if it is a whole number as stored, else ``None``."""
+    return value if type(value) is int else None
 
 
 def _audit_checkpoints(stored: _StoredCheckpoints, levels: list[bytearray], size: int,
@@ -966,38 +976,48 @@ def _audit_checkpoints(stored: _StoredCheckpoints, levels: list[bytearray], size
     count = 0
     rows = stored.rows
     for row in rows:
+        # Sizes and times as stored: SQLite keeps whatever a column is given, and a size of
+        # 700.25 or a time of "…x" must fail the comparisons below, not be rounded to pass.
+        at = _whole(row.size)
         what = f"checkpoint {row.size}"
+        if type(row.note) is not str:
+            raise NoteError(f"{what}: its stored note is not text", checkpoint=at)
         try:
             cp, _ = note.open_checkpoint(row.note, log_key, origin)
         except (NoteError, MalformedInput) as exc:
-            raise NoteError(f"{what}: {exc}", checkpoint=int(row.size)) from exc
-        if cp.size != row.size or cp.root_hash != bytes(row.root):
+            raise NoteError(f"{what}: {exc}", checkpoint=at) from exc
+        at = cp.size  # the size the log signed: what names this checkpoint from here on
+        if cp.size != row.size or not (isinstance(row.root, bytes | memoryview)
+                                       and bytes(row.root) == cp.root_hash):
             raise NoteError(f"{what}: stored size/root differ from its signed note",
-                            checkpoint=int(row.size))
+                            checkpoint=at)
         if cp.size > size:
             raise RootMismatch(f"{what} is beyond the log's {size} entries",
-                               checkpoint=int(row.size))
+                               checkpoint=at)
         if _root(levels, cp.size) != cp.root_hash:
             raise RootMismatch(f"{what}: its root is not the root of the first {cp.size} "
                                "entries", checkpoint=cp.size)
-        for cosig in cosigs.pop(int(row.size), []):
+        for cosig in cosigs.pop(row.size, []):
             key = witness_keys.get(cosig.witness)
             if key is None:
                 raise NoteError(f"{what}: cosignature by unknown witness {cosig.witness!r}",
-                                checkpoint=int(row.size))
+                                checkpoint=at)
+            if type(cosig.line) is not str:
+                raise NoteError(f"{what}: cosignature by {cosig.witness}: its stored line is "
+                                "not text", checkpoint=at)
             try:
                 stamp = note.verify_cosignature(note.parse_note(row.note + cosig.line), key)
             except (NoteError, MalformedInput) as exc:
                 raise NoteError(f"{what}: cosignature by {cosig.witness}: {exc}",
-                                checkpoint=int(row.size)) from exc
+                                checkpoint=at) from exc
             if stamp != cosig.timestamp:
                 raise NoteError(f"{what}: cosignature time differs from the stored time",
-                                checkpoint=int(row.size))
+                                checkpoint=at)
             count += 1
     if cosigs:
-        orphan = min(cosigs)
+        orphan = min(cosigs, key=lambda size: (_whole(size) is None, str(size)))
         raise NoteError(f"cosignature for checkpoint {orphan}, which does not exist",
-                        checkpoint=orphan)
+                        checkpoint=_whole(orphan))
     # Every checkpoint root was recomputed from the same leaves, so each later checkpoint
     # extends each earlier one: consistency holds by construction of this check.
     return len(rows), count

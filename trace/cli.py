@@ -752,6 +752,7 @@ def verify(settings: Settings, jobs: int | None, policy_file: Any, as_json: bool
             with db.reader() as session, session.begin():
                 total = ledger.size(session)
             label = "Verifying" if fast else "Finding the first failure"
+            done = 0  # a new bar
             with _progress(total, label) as advance:
                 result = audit.audit(db, jobs=jobs, progress=report, policy=trusted, fast=fast)
     except VerificationError as exc:
@@ -853,7 +854,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Abort as exc:
-        if isinstance(exc.__cause__, KeyboardInterrupt):  # Ctrl-C, as click reports it
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):  # Ctrl-C
             click.echo("interrupted", err=True)
             sys.exit(130)
         _fail("aborted")

@@ -342,33 +342,41 @@ def test_ctrl_c_stops_a_verify_cleanly(tmp_path: Path) -> None:
             last = ledger.size(session) - 1
     finally:
         database.dispose()
+    url = f"sqlite:///{path}"
     exe = Path(sys.executable).with_name("suyuan")
-    interrupted = 0
-    # on a sound log (the fast pass), then with its last entry broken (the fast pass doubts
-    # at the end, and the reference pass runs from entry 0 to name it)
-    for delay, broken in ((0.3, False), (0.9, False), (2.0, True)):
-        if broken:
-            with attacker(f"sqlite:///{path}") as conn:
-                _tamper_leaf(last)(conn)
+
+    def timed_verify() -> tuple[float, subprocess.CompletedProcess[bytes]]:
+        started = time.perf_counter()
+        done = run_cli("--db", url, "verify", "--jobs", "2", cwd=tmp_path)
+        return time.perf_counter() - started, done
+
+    def interrupted_at(delay: float) -> None:
         proc = subprocess.Popen(
-            [str(exe), "--db", f"sqlite:///{path}", "verify", "--jobs", "2"], cwd=tmp_path,
+            [str(exe), "--db", url, "verify", "--jobs", "2"], cwd=tmp_path,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         time.sleep(delay)
         os.killpg(proc.pid, signal.SIGINT)
         try:
-            out, err = proc.communicate(timeout=60)
+            _, err = proc.communicate(timeout=60)
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.communicate()
-        if proc.returncode != 130:  # a machine fast enough to finish first
-            assert proc.returncode == (1 if broken else 0), err
-            continue
-        interrupted += 1
-        assert err.decode().strip() == "interrupted", err
+        assert proc.returncode == 130 and err.decode().strip() == "interrupted", err
         with pytest.raises(ProcessLookupError):  # no worker left in the group
             os.killpg(proc.pid, 0)
-    assert interrupted
-    failed = run_cli("--db", f"sqlite:///{path}", "verify", cwd=tmp_path)
+
+    # How long each pass takes here: the fast pass alone on the sound log; on the log with its
+    # last entry broken, the fast pass (which doubts at the end) and then the reference pass.
+    fast, sound = timed_verify()
+    assert sound.returncode == 0, sound.stderr
+    interrupted_at(fast / 2)  # in the fast pass
+    with attacker(url) as conn:
+        _tamper_leaf(last)(conn)
+    both, failed = timed_verify()
     assert failed.returncode == 1 and f"at entry {last}:".encode() in failed.stderr
+    assert both > 1.5 * fast  # the reference pass takes a while: there is a middle to hit
+    interrupted_at((fast + both) / 2)  # in the reference pass
+    again = run_cli("--db", url, "verify", cwd=tmp_path)  # and the log is as it was
+    assert again.returncode == 1 and f"at entry {last}:".encode() in again.stderr

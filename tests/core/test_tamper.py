@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from suyuan import audit, canonical, crypto, ledger, merkle, note, witness
-from suyuan.errors import VerificationError
+from suyuan.errors import NoteError, VerificationError
 from suyuan.ledger import GENESIS_HASH
 from suyuan.model import (
     SignedStatement,
@@ -710,6 +710,48 @@ def test_verify_names_the_first_bad_entry(log: Log, case: Case, via: str) -> Non
         assert type(caught.value).__name__ == case.kind, caught.value
     for word in case.words:
         assert word in str(caught.value)
+
+
+# SQLite keeps whatever value a column is given: checkpoint and cosignature columns holding a
+# fraction, text or bytes where the schema says integer or text must fail as the numbers would,
+# never be rounded into agreement, and never end in a traceback.
+SQLITE_ONLY = [
+    pytest.param("PRAGMA defer_foreign_keys = ON; "  # its cosignature moves with it
+                 "UPDATE checkpoints SET size = size + 0.25 WHERE size = 23; "
+                 "UPDATE cosignatures SET size = size + 0.25 WHERE size = 23",
+                 "stored size/root differ", id="checkpoint-size-fraction"),
+    pytest.param("UPDATE checkpoints SET root = hex(root) WHERE size = 23",
+                 "stored size/root differ", id="checkpoint-root-as-text"),
+    pytest.param("UPDATE checkpoints SET note = CAST(note AS BLOB) WHERE size = 23",
+                 "stored note is not text", id="checkpoint-note-as-bytes"),
+    pytest.param("UPDATE cosignatures SET timestamp = timestamp + 0.5 WHERE size = 23",
+                 "cosignature time differs", id="cosignature-time-fraction"),
+    pytest.param("UPDATE cosignatures SET timestamp = CAST(timestamp AS TEXT) || 'x' "
+                 "WHERE size = 23", "cosignature time differs", id="cosignature-time-as-text"),
+    pytest.param("UPDATE cosignatures SET line = CAST(line AS BLOB) WHERE size = 23",
+                 "stored line is not text", id="cosignature-line-as-bytes"),
+]
+
+
+@pytest.fixture
+def sqlite_log(tmp_path: Path) -> Iterator[Log]:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    database = Database(url)
+    database.upgrade()
+    yield build_log(database, url, tmp_path)
+    database.dispose()
+
+
+@pytest.mark.parametrize(("sql", "words"), SQLITE_ONLY)
+def test_checkpoint_columns_of_another_type_fail_at_their_checkpoint(
+        sqlite_log: Log, sql: str, words: str) -> None:
+    with attacker(sqlite_log.url) as conn:
+        for statement in sql.split("; "):
+            conn.exec_driver_sql(statement)
+    assert_detected(sqlite_log, at_checkpoint(CP1, lambda conn, log: None, "NoteError", words))
+    with pytest.raises(NoteError, match=words) as caught:
+        audit.audit(sqlite_log.world.db, jobs=2)
+    assert caught.value.checkpoint == CP1
 
 
 # --- the triggers ----------------------------------------------------------------------------

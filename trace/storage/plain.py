@@ -30,9 +30,11 @@ META_LOG_VKEY = "log_vkey"
 
 
 class CheckpointRecord(NamedTuple):
-    size: int
-    root: Any  # bytes, as stored (the audit compares it with the signed note's)
-    note: str
+    """A checkpoint row as stored (the audit compares it with its signed note)."""
+
+    size: Any
+    root: Any
+    note: Any
 
 
 class WitnessRecord(NamedTuple):
@@ -41,10 +43,12 @@ class WitnessRecord(NamedTuple):
 
 
 class CosignatureRecord(NamedTuple):
-    size: int
-    witness: str
-    timestamp: int
-    line: str
+    """A cosignature row as stored (the audit compares it with the signed line)."""
+
+    size: Any
+    witness: Any
+    timestamp: Any
+    line: Any
 
 
 # --- SQLite files, without the database layer ------------------------------------------------
@@ -200,12 +204,12 @@ def witnesses(query: Query) -> list[WitnessRecord]:
 
 
 def checkpoints(query: Query) -> list[CheckpointRecord]:
-    return [CheckpointRecord(int(size), root, note) for size, root, note in query(
+    return [CheckpointRecord(size, root, note) for size, root, note in query(
         "SELECT size, root, note FROM checkpoints ORDER BY size", ())]
 
 
 def cosignatures(query: Query) -> list[CosignatureRecord]:
-    return [CosignatureRecord(int(size), witness, int(timestamp), line)
+    return [CosignatureRecord(size, witness, timestamp, line)
             for size, witness, timestamp, line in query(
                 "SELECT size, witness, timestamp, line FROM cosignatures "
                 "ORDER BY size, witness", ())]
