@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -91,6 +93,32 @@ def make_world(db: Database, *, actors: dict[str, str] | None = None) -> LedgerW
     for name, role in actors.items():
         register(world, name, role)
     return world
+
+
+def interrupt_cli(*args: str, cwd: Path, after: float) -> tuple[int, str]:
+    """Run the real `suyuan` in its own process group, press Ctrl-C after ``after`` seconds
+    (SIGINT to the whole group, as a terminal does) and return (exit status, stderr). Fails
+    if any process of the group (a worker) outlives the command."""
+    exe = Path(sys.executable).with_name("suyuan")
+    proc = subprocess.Popen(
+        [str(exe), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(after)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    try:
+        os.killpg(proc.pid, 0)
+    except ProcessLookupError:
+        pass  # the group is gone: no worker left behind
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("a process of the interrupted command outlived it")
+    return proc.returncode, err.decode()
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,

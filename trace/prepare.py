@@ -19,14 +19,13 @@ import sqlite3
 from binascii import a2b_base64
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any, cast
-from urllib.parse import unquote
 
 from suyuan import canonical, crypto
 from suyuan.errors import BadSignature, MalformedInput, SuyuanError
 from suyuan.model import NONCE, Statement, parse_signed_statement, parse_time
 from suyuan.registry import validate_body
+from suyuan.storage import plain
 
 MAX_LINE_BYTES = 64 * 1024
 DEFAULT_BATCH = 2000
@@ -176,25 +175,18 @@ def sqlite_keys(url: str) -> Keys | None:
     or partial table costs time, never correctness. ``None`` for any URL that is not a plain
     SQLite file path, or a file that holds no ledger (the caller then goes the usual way).
     """
-    prefix = next((p for p in ("sqlite:///", "sqlite+pysqlite:///") if url.startswith(p)), None)
-    if prefix is None:
+    path = plain.sqlite_path(url)
+    if path is None:
         return None
-    path = unquote(url[len(prefix):])
-    if not path or "?" in path or path == ":memory:" or path.startswith("file:"):
-        return None
-    if not Path(path).is_file():
-        return None
+    file = plain.SqliteFile(path)
     try:
-        connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return None
-    try:
-        rows = connection.execute("SELECT actor, key_id, public_key FROM actor_keys").fetchall()
+        with file.reading() as query:
+            rows = query("SELECT actor, key_id, public_key FROM actor_keys", ())
         return {(actor, key_id): bytes(public_key) for actor, key_id, public_key in rows}
-    except (sqlite3.Error, TypeError, ValueError):  # not our table after all
+    except (sqlite3.Error, TypeError, ValueError):  # no such file, not our table after all
         return None
     finally:
-        connection.close()
+        file.close()
 
 
 Part = tuple[bool, list[Prepared]]

@@ -10,8 +10,6 @@ keys), checkpoints and a witness cosignature; on a real SQLite file and on Postg
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -28,7 +26,15 @@ from suyuan.model import SignedStatement, format_time, parse_signed_statement, u
 from suyuan.storage import repo
 from suyuan.storage.db import Database
 from tests.core.test_tamper import attacker, flip, flip_column, get_leaf, set_leaf
-from tests.helpers import ORIGIN, Actor, LedgerWorld, make_signed, make_world, run_cli
+from tests.helpers import (
+    ORIGIN,
+    Actor,
+    LedgerWorld,
+    interrupt_cli,
+    make_signed,
+    make_world,
+    run_cli,
+)
 
 SIZE = 700
 ROTATED_AT = 300  # the cooperative's new key is added here, its old one revoked next
@@ -343,7 +349,6 @@ def test_ctrl_c_stops_a_verify_cleanly(tmp_path: Path) -> None:
     finally:
         database.dispose()
     url = f"sqlite:///{path}"
-    exe = Path(sys.executable).with_name("suyuan")
 
     def timed_verify() -> tuple[float, subprocess.CompletedProcess[bytes]]:
         started = time.perf_counter()
@@ -351,21 +356,9 @@ def test_ctrl_c_stops_a_verify_cleanly(tmp_path: Path) -> None:
         return time.perf_counter() - started, done
 
     def interrupted_at(delay: float) -> None:
-        proc = subprocess.Popen(
-            [str(exe), "--db", url, "verify", "--jobs", "2"], cwd=tmp_path,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        time.sleep(delay)
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
-        assert proc.returncode == 130 and err.decode().strip() == "interrupted", err
-        with pytest.raises(ProcessLookupError):  # no worker left in the group
-            os.killpg(proc.pid, 0)
+        status, err = interrupt_cli("--db", url, "verify", "--jobs", "2", cwd=tmp_path,
+                                    after=delay)
+        assert status == 130 and err.strip() == "interrupted", err
 
     # How long each pass takes here: the fast pass alone on the sound log; on the log with its
     # last entry broken, the fast pass (which doubts at the end) and then the reference pass.

@@ -4,12 +4,9 @@ before it loads, and a command line that loads SQLAlchemy only for commands that
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ import pytest
 from suyuan import crypto, importer, ledger, prepare
 from suyuan.storage import repo
 from suyuan.storage.db import Database
-from tests.helpers import Actor, LedgerWorld, make_signed, make_world, run_cli
+from tests.helpers import Actor, LedgerWorld, interrupt_cli, make_signed, make_world, run_cli
 
 
 @pytest.fixture
@@ -156,24 +153,12 @@ def test_ctrl_c_stops_an_import_cleanly_and_a_rerun_completes_it(
         size = ledger.size(session)
     sqlite_world.db.dispose()
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    exe = Path(sys.executable).with_name("suyuan")
-    proc = subprocess.Popen(
-        [str(exe), "--db", url, "import", "in.ndjson", "--jobs", "2", "--batch-size", "500"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(delay)
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-    text = err.decode()
-    if proc.returncode == 0:
+    status, text = interrupt_cli("--db", url, "import", "in.ndjson", "--jobs", "2",
+                                 "--batch-size", "500", cwd=tmp_path, after=delay)
+    if status == 0:
         pytest.skip("the import finished before the interruption")  # a very fast machine
     assert "Traceback" not in text and text.strip().count("\n") == 0, text  # one line
-    assert proc.returncode == 130 and text.strip() == "interrupted"
+    assert status == 130 and text.strip() == "interrupted"
     assert run_cli("--db", url, "verify", cwd=tmp_path).returncode == 0
     again = run_cli("--db", url, "import", "in.ndjson", "--json", cwd=tmp_path)
     summary = json.loads(again.stdout)
