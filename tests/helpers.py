@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -93,6 +94,20 @@ def make_world(db: Database, *, actors: dict[str, str] | None = None) -> LedgerW
     for name, role in actors.items():
         register(world, name, role)
     return world
+
+
+def modules_loaded_by(*args: str, cwd: Path) -> tuple[int, list[str], str]:
+    """Run the command line in a fresh interpreter; (exit status, which of SQLAlchemy,
+    Alembic and Flask it loaded, what it printed before)."""
+    script = ("import atexit, json, sys\n"
+              "atexit.register(lambda: print(json.dumps(sorted(m for m in sys.modules "
+              "if m.split('.')[0] in ('sqlalchemy', 'alembic', 'flask')))))\n"
+              "from suyuan.cli import main\n"
+              f"main({list(args)!r})\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True,
+                            timeout=120)
+    *printed, loaded = result.stdout.decode().splitlines()
+    return result.returncode, json.loads(loaded), "\n".join(printed)
 
 
 def interrupt_cli(*args: str, cwd: Path, after: float) -> tuple[int, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from tests.helpers import (
     interrupt_cli,
     make_signed,
     make_world,
+    modules_loaded_by,
     run_cli,
 )
 
@@ -310,20 +310,11 @@ def test_verify_of_a_sound_sqlite_ledger_loads_no_database_layer(
     never loads SQLAlchemy for a log that holds; a faulty one is still named (the reference
     pass, through the database layer: the tamper tests run the command on every fault)."""
     _, path = sqlite_log
-    script = ("import sys\n"
-              "from suyuan.cli import main\n"
-              "code = 0\n"
-              "try:\n"
-              f"    main(['--db', 'sqlite:///{path}', 'verify', '--json'])\n"
-              "except SystemExit as exc:\n"
-              "    code = exc.code\n"
-              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'), code)\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)
-    assert len(result.stdout.splitlines()) == 2, (result.stdout, result.stderr)
-    verdict, loaded = result.stdout.splitlines()
-    assert json.loads(verdict)["ok"] is True and json.loads(verdict)["size"] == SIZE
-    assert loaded == "[] 0", result.stderr
+    code, loaded, printed = modules_loaded_by("--db", f"sqlite:///{path}", "verify", "--json",
+                                              cwd=tmp_path)
+    assert (code, loaded) == (0, []), printed
+    verdict = json.loads(printed)
+    assert verdict["ok"] is True and verdict["size"] == SIZE
     with attacker(f"sqlite:///{path}") as conn:
         _tamper_leaf(256)(conn)
     failed = run_cli("--db", f"sqlite:///{path}", "verify", "--json", cwd=tmp_path)

@@ -14,7 +14,15 @@ import pytest
 from suyuan import crypto, importer, ledger, prepare
 from suyuan.storage import repo
 from suyuan.storage.db import Database
-from tests.helpers import Actor, LedgerWorld, interrupt_cli, make_signed, make_world, run_cli
+from tests.helpers import (
+    Actor,
+    LedgerWorld,
+    interrupt_cli,
+    make_signed,
+    make_world,
+    modules_loaded_by,
+    run_cli,
+)
 
 
 @pytest.fixture
@@ -86,21 +94,10 @@ def test_a_key_registered_after_the_snapshot_is_still_checked(
         assert ledger.size(session) == 5
 
 
-def _modules_loaded_by(*args: str, cwd: Path) -> tuple[int, list[str]]:
-    script = ("import atexit, json, sys\n"
-              "atexit.register(lambda: print(json.dumps(sorted(m for m in sys.modules "
-              "if m.split('.')[0] in ('sqlalchemy', 'alembic', 'flask')))))\n"
-              "from suyuan.cli import main\n"
-              f"main({list(args)!r})\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True,
-                            timeout=120)
-    return result.returncode, json.loads(result.stdout.decode().splitlines()[-1])
-
-
 def test_help_and_offline_commands_do_not_load_the_database_layer(tmp_path: Path) -> None:
-    assert _modules_loaded_by("--help", cwd=tmp_path) == (0, [])
-    assert _modules_loaded_by("kinds", cwd=tmp_path) == (0, [])
-    code, loaded = _modules_loaded_by("--db", f"sqlite:///{tmp_path / 'x.db'}", "log", "vkey",
+    assert modules_loaded_by("--help", cwd=tmp_path)[:2] == (0, [])
+    assert modules_loaded_by("kinds", cwd=tmp_path)[:2] == (0, [])
+    code, loaded, _ = modules_loaded_by("--db", f"sqlite:///{tmp_path / 'x.db'}", "log", "vkey",
                                       cwd=tmp_path)
     assert code == 1 and "sqlalchemy" in loaded  # a command that needs it still gets it
 
