@@ -96,16 +96,21 @@ def make_world(db: Database, *, actors: dict[str, str] | None = None) -> LedgerW
     return world
 
 
+def cli_in_python(prelude: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """Run ``prelude`` (Python source), then the command line with ``args``, in a fresh
+    interpreter: as the console script runs it, with something added to watch it."""
+    script = f"{prelude}\nfrom suyuan.cli import main\nmain({list(args)!r})\n"
+    return subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True,
+                          timeout=120)
+
+
 def modules_loaded_by(*args: str, cwd: Path) -> tuple[int, list[str], str]:
-    """Run the command line in a fresh interpreter; (exit status, which of SQLAlchemy,
-    Alembic and Flask it loaded, what it printed before)."""
-    script = ("import atexit, json, sys\n"
-              "atexit.register(lambda: print(json.dumps(sorted(m for m in sys.modules "
-              "if m.split('.')[0] in ('sqlalchemy', 'alembic', 'flask')))))\n"
-              "from suyuan.cli import main\n"
-              f"main({list(args)!r})\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True,
-                            timeout=120)
+    """(exit status, which of SQLAlchemy, Alembic and Flask the command loaded, what it
+    printed before)."""
+    result = cli_in_python(
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: print(json.dumps(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('sqlalchemy', 'alembic', 'flask')))))", *args, cwd=cwd)
     *printed, loaded = result.stdout.decode().splitlines()
     return result.returncode, json.loads(loaded), "\n".join(printed)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from suyuan.storage.db import Database
 from tests.helpers import (
     Actor,
     LedgerWorld,
+    cli_in_python,
     interrupt_cli,
     make_signed,
     make_world,
@@ -116,17 +115,14 @@ def test_import_into_an_outdated_ledger_stops_cleanly_after_starting_its_workers
     with sqlite3.connect(path) as connection:
         connection.execute("UPDATE alembic_version SET version_num = '0003'")
     # the command as the console script runs it, telling on stdout when its workers start
-    script = ("import sys\n"
-              "from suyuan import prepare\n"
-              "start = prepare.Pipeline.__init__\n"
-              "def told(self, *a, **k):\n"
-              "    print('workers started', flush=True)\n"
-              "    start(self, *a, **k)\n"
-              "prepare.Pipeline.__init__ = told\n"
-              "from suyuan.cli import main\n"
-              f"main(['--db', 'sqlite:///{path}', 'import', 'in.ndjson', '--jobs', '2'])\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
-                            timeout=120)
+    result = cli_in_python("from suyuan import prepare\n"
+                           "start = prepare.Pipeline.__init__\n"
+                           "def told(self, *a, **k):\n"
+                           "    print('workers started', flush=True)\n"
+                           "    start(self, *a, **k)\n"
+                           "prepare.Pipeline.__init__ = told",
+                           "--db", f"sqlite:///{path}", "import", "in.ndjson", "--jobs", "2",
+                           cwd=tmp_path)
     err = result.stderr.decode()
     assert result.stdout.decode() == "workers started\n"  # the early path was taken
     assert result.returncode == 1 and "Traceback" not in err
