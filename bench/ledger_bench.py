@@ -626,7 +626,7 @@ def stage_breakdown(results: Results, ndjson: Path, work: Path, cores: int, jobs
     try:
         with db.reader() as session, session.begin():
             size = ledger.size(session)
-            registry, registry_entries = audit._replay_registry(repo._query(session))
+            registry, registry_entries = audit._replay_registry(repo.query(session))
         plan = audit._Plan(
             keys={ref: (rec.public_key, rec.added_at, rec.revoked_at)
                   for ref, rec in registry.keys.items()},

@@ -208,7 +208,7 @@ class _Source:
     def _session_reading(self) -> Iterator[Query]:
         assert self.db is not None
         with self.db.reader() as session, session.begin():
-            yield repo._query(session)
+            yield repo.query(session)
 
     def for_workers(self) -> tuple[str, str] | None:
         """How another process opens this source, or ``None`` if none can (in-memory)."""
@@ -712,7 +712,7 @@ def _reference_audit(db: Database, jobs: int, progress: Progress | None,
                      policy: note.Policy | None) -> AuditReport:
     """Every check in log order, naming the first failure exactly."""
     with db.reader() as session, session.begin():
-        query = repo._query(session)
+        query = repo.query(session)
         origin, log_key = _log_identity(query, policy)
         head_size, head_hash = repo.read_head(session)
         total = repo.count_entries(session)
@@ -811,7 +811,7 @@ def _audit_entries(
             # which can hang when its task thread is blocked feeding a full pipe.
             pool.close()
             pool.join()
-    _compare_registry(repo._query(session), registry)
+    _compare_registry(repo.query(session), registry)
     return expected, prev
 
 

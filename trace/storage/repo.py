@@ -30,7 +30,7 @@ _IN_CHUNK = 400  # bound the number of bound parameters per IN (...) query
 
 
 def get_meta(session: Session, key: str) -> str | None:
-    return plain.meta(_query(session), key)
+    return plain.meta(query(session), key)
 
 
 def require_meta(session: Session, key: str) -> str:
@@ -61,7 +61,7 @@ def read_head(session: Session) -> tuple[int, bytes]:
 def _head(session: Session, lock: str) -> tuple[int, bytes]:
     # Plain SQL for these and the other queries every append makes: SQLAlchemy's handling of
     # them was a third of the cost of appending a few hundred statements.
-    found = plain.head(_query(session), lock)
+    found = plain.head(query(session), lock)
     if found is None:
         raise ConfigError("the ledger is not initialised: run `suyuan init --origin ORIGIN`")
     return found
@@ -209,35 +209,35 @@ def _raw_rows(session: Session, sql: str, params: Sequence[Any], *, fetch: bool 
         cursor.close()
 
 
-def _query(session: Session) -> plain.Query:
+def query(session: Session) -> plain.Query:
     """:func:`_raw_rows` in ``session``: the query the :mod:`~suyuan.storage.plain` reads take."""
     return lambda sql, params: _raw_rows(session, sql, params)
 
 
 def entry_rows(session: Session, start: int, stop: int) -> list[Sequence[Any]]:
     """:func:`plain.entry_rows` in ``session``."""
-    return plain.entry_rows(_query(session), start, stop)
+    return plain.entry_rows(query(session), start, stop)
 
 
 def node_hashes(session: Session, ranges: Sequence[tuple[int, int, int]]
                 ) -> dict[int, list[Any]]:
     """:func:`plain.node_hashes` in ``session``: one query per range on SQLite, one for all
     on a server."""
-    return plain.node_hashes(_query(session), ranges,
+    return plain.node_hashes(query(session), ranges,
                              one_query=session.connection().dialect.name != "sqlite")
 
 
 def entries_of_kinds(session: Session, kinds: Collection[str]) -> list[tuple[int, bytes]]:
     """:func:`plain.entries_of_kinds` in ``session``."""
-    return plain.entries_of_kinds(_query(session), kinds)
+    return plain.entries_of_kinds(query(session), kinds)
 
 
 def has_entries_outside(session: Session, size: int) -> bool:
-    return plain.has_entries_outside(_query(session), size)
+    return plain.has_entries_outside(query(session), size)
 
 
 def has_nodes_outside(session: Session, widths: Sequence[int]) -> bool:
-    return plain.has_nodes_outside(_query(session), widths)
+    return plain.has_nodes_outside(query(session), widths)
 
 
 def iter_nodes(session: Session, level: int, chunk: int = 20000) -> Iterator[tuple[int, bytes]]:
@@ -269,7 +269,7 @@ def count_entries(session: Session) -> int:
 
 
 def load_registry(session: Session) -> Registry:
-    return plain.load_registry(_query(session))
+    return plain.load_registry(query(session))
 
 
 def save_registry_changes(session: Session, before: Registry, after: Registry) -> None:
