@@ -219,27 +219,6 @@ def entry_rows(session: Session, start: int, stop: int) -> list[Sequence[Any]]:
     return plain.entry_rows(query(session), start, stop)
 
 
-def node_hashes(session: Session, ranges: Sequence[tuple[int, int, int]]
-                ) -> dict[int, list[Any]]:
-    """:func:`plain.node_hashes` in ``session``: one query per range on SQLite, one for all
-    on a server."""
-    return plain.node_hashes(query(session), ranges,
-                             one_query=session.connection().dialect.name != "sqlite")
-
-
-def entries_of_kinds(session: Session, kinds: Collection[str]) -> list[tuple[int, bytes]]:
-    """:func:`plain.entries_of_kinds` in ``session``."""
-    return plain.entries_of_kinds(query(session), kinds)
-
-
-def has_entries_outside(session: Session, size: int) -> bool:
-    return plain.has_entries_outside(query(session), size)
-
-
-def has_nodes_outside(session: Session, widths: Sequence[int]) -> bool:
-    return plain.has_nodes_outside(query(session), widths)
-
-
 def iter_nodes(session: Session, level: int, chunk: int = 20000) -> Iterator[tuple[int, bytes]]:
     """(idx, hash) of the stored nodes of one level, in index order."""
     position = -1
@@ -333,12 +312,6 @@ def add_witness(session: Session, name: str, vkey: str, added_at: str) -> None:
 def cosignatures(session: Session, size: int) -> list[CosignatureRow]:
     return list(session.scalars(
         select(CosignatureRow).where(CosignatureRow.size == size).order_by(CosignatureRow.witness)
-    ))
-
-
-def all_cosignatures(session: Session) -> list[CosignatureRow]:
-    return list(session.scalars(
-        select(CosignatureRow).order_by(CosignatureRow.size, CosignatureRow.witness)
     ))
 
 
