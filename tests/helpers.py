@@ -99,7 +99,7 @@ def make_world(db: Database, *, actors: dict[str, str] | None = None) -> LedgerW
 def cli_in_python(prelude: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
     """Run ``prelude`` (Python source), then the command line with ``args``, in a fresh
     interpreter: as the console script runs it, with something added to watch it."""
-    script = f"{prelude}\nfrom suyuan.cli import main\nmain({list(args)!r})\n"
+    script = f"{prelude}\nfrom suyuan.__main__ import main\nmain({list(args)!r})\n"
     return subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True,
                           timeout=120)
 

@@ -4,7 +4,11 @@ before it loads, and a command line that loads SQLAlchemy only for commands that
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -158,3 +162,34 @@ def test_ctrl_c_stops_an_import_cleanly_and_a_rerun_completes_it(
     assert again.returncode == 0 and summary["appended"] + summary["duplicates"] == count
     with sqlite3.connect(tmp_path / "ledger.db") as connection:
         assert connection.execute("SELECT count(*) FROM entries").fetchone() == (size + count,)
+
+
+# Presses Ctrl-C (SIGINT to this process) the moment the command's modules start loading
+# suyuan.events, as a slow start on a busy machine lets a real Ctrl-C do.
+_CTRL_C_WHILE_LOADING = (
+    "import os, signal, sys\n"
+    "class Press:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name == 'suyuan.events':\n"
+    "            os.kill(os.getpid(), signal.SIGINT)\n"
+    "sys.meta_path.insert(0, Press())\n")
+
+
+def test_ctrl_c_while_the_command_is_still_loading_is_one_line(tmp_path: Path) -> None:
+    result = cli_in_python(_CTRL_C_WHILE_LOADING, "kinds", cwd=tmp_path)
+    assert (result.returncode, result.stderr.decode(), result.stdout) == (130, "interrupted\n", b"")
+    # started from the command's own module instead, the same Ctrl-C is a traceback: the
+    # console script must start from suyuan.__main__
+    bare = subprocess.run([sys.executable, "-c", _CTRL_C_WHILE_LOADING +
+                           "from suyuan.cli import main\nmain(['kinds'])\n"],
+                          cwd=tmp_path, capture_output=True, timeout=120)
+    assert bare.returncode == -signal.SIGINT and b"Traceback" in bare.stderr
+    (script,) = metadata.entry_points(group="console_scripts", name="suyuan")
+    assert script.value == "suyuan.__main__:main"
+
+
+def test_python_m_suyuan_is_the_command(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "suyuan", "kinds"], cwd=tmp_path,
+                            capture_output=True, timeout=120)
+    assert result.returncode == 0 and result.stdout == run_cli("kinds", cwd=tmp_path).stdout
+    assert b"harvest" in result.stdout
