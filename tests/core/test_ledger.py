@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -229,6 +230,39 @@ def test_registration_with_a_key_named_for_someone_else_is_refused(world: Ledger
     imposter = Actor("someone-else", crypto.SigningKey.generate())
     _refused(world, make_signed(world.registrar, kind="actor_registered", body={
         "name": "new-farm", "role": "farm", "vkey": imposter.vkey}), MalformedInput)
+
+
+def test_sqlite_connections_are_set_up_for_a_durable_log_of_millions(tmp_path: Path) -> None:
+    """Each connection to a SQLite ledger: WAL, every commit synced, foreign keys on, the WAL
+    checkpoint interval and size that keep appends fast on a large log, and a large page
+    cache only while it writes (a reader that was a writer gives it back)."""
+    from suyuan.storage import db as storage
+
+    def settings(session: Any) -> tuple[Any, ...]:
+        return tuple(session.execute(text(f"PRAGMA {name}")).scalar() for name in (
+            "journal_mode", "synchronous", "foreign_keys", "wal_autocheckpoint",
+            "journal_size_limit", "cache_size"))
+
+    def connection_of(session: Any) -> int:
+        return id(session.connection().connection.dbapi_connection)
+
+    durable = ("wal", 2, 1, storage.SQLITE_WAL_CHECKPOINT_PAGES, storage.SQLITE_WAL_LIMIT_BYTES)
+    database = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        database.upgrade()
+        with (database.writer() as writer, writer.begin(),
+              database.reader() as reader, reader.begin()):
+            assert connection_of(writer) != connection_of(reader)
+            assert settings(writer) == (*durable, -storage.SQLITE_WRITER_CACHE_KIB)
+            assert settings(reader) == (*durable, -storage.SQLITE_READER_CACHE_KIB)
+            connections = {connection_of(writer), connection_of(reader)}
+        with (database.reader() as first, first.begin(),
+              database.reader() as second, second.begin()):
+            assert {connection_of(first), connection_of(second)} == connections
+            assert settings(first) == settings(second) == (
+                *durable, -storage.SQLITE_READER_CACHE_KIB)
+    finally:
+        database.dispose()
 
 
 def test_log_tables_refuse_update_and_delete(world: LedgerWorld) -> None:
