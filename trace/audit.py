@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import hashlib
+import mmap
 import multiprocessing
 import os
 import pickle
@@ -48,9 +50,9 @@ from suyuan.errors import (
     VerificationError,
 )
 from suyuan.events import KINDS
-from suyuan.model import GENESIS_HASH, MAX_CLOCK_SKEW, NONCE, TIMESTAMP, Statement, parse_time
+from suyuan.model import GENESIS_HASH, MAX_CLOCK_SKEW, Statement, parse_time
 from suyuan.prepare import Unpickled, is_valid_envelope
-from suyuan.registry import REGISTRY_KINDS, Registry, validate_body
+from suyuan.registry import REGISTRY_KINDS, Registry, validate_body, validate_kind_body
 from suyuan.storage import plain
 from suyuan.storage.plain import META_LOG_VKEY, META_ORIGIN, Query, SqliteFile
 
@@ -164,9 +166,9 @@ class _Doubt(Exception):  # not an error: "let the reference pass look"
 
 
 RANGE_MIN, RANGE_MAX = 256, 8192
-"""Entries per worker task: a power of two, so a range's tree nodes are its own. Small enough
-that the workers finish together, large enough that a task's queries and hand-offs stay
-small against the signature checks."""
+"""Entries per worker task (the last few shrink to a quarter of ``RANGE_MIN``): a power of
+two, so a range's tree nodes are its own. Small enough that the workers finish together,
+large enough that a task's queries and hand-offs stay small against the signature checks."""
 
 KeyRecords = dict[tuple[str, str], tuple[bytes, int, int | None]]
 """(actor, key_id) → (public key, entry that added it, entry that revoked it)."""
@@ -184,6 +186,49 @@ class _Plan:
 
 
 _PROBE = "suyuan/audit/nonce-hash"
+
+
+class _Handback:
+    """Where the workers put what they hash for the parent (each range's tree levels and
+    nonce hashes): a shared anonymous mapping made before they fork, laid out by level for
+    the first ``capacity`` entries. Handed back through the pool's pipe instead, a range's
+    hashes (72 bytes an entry) would fill the pipe and hold the worker until the parent
+    read them; a range beyond the capacity (the log grew since it was sized) still goes
+    that way, and so does everything if the mapping cannot be made."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.bases: list[int] = []
+        offset = 0
+        for level in range(capacity.bit_length()):
+            self.bases.append(offset)
+            offset += 32 * (capacity >> level)
+        self.nonces = offset
+        self.area = mmap.mmap(-1, max(1, offset + 8 * capacity))
+
+    def put(self, start: int, levels: list[bytearray], nonces: bytes) -> bool:
+        """Store a range's levels (level 0 first) and nonce hashes, if they fit."""
+        if start + len(levels[0]) // 32 > self.capacity:
+            return False
+        area = self.area
+        for level, blob in enumerate(levels):
+            at = self.bases[level] + 32 * (start >> level)
+            area[at : at + len(blob)] = blob
+        area[self.nonces + 8 * start : self.nonces + 8 * start + len(nonces)] = nonces
+        return True
+
+    def take(self, start: int, stop: int, bits: int) -> tuple[list[bytes], bytes]:
+        """What :meth:`put` stored for the range ``start..stop-1`` with levels 0..bits."""
+        area, levels = self.area, []
+        for level in range(bits + 1):
+            first, last = start >> level, stop >> level
+            if last == first:
+                break
+            levels.append(area[self.bases[level] + 32 * first : self.bases[level] + 32 * last])
+        return levels, area[self.nonces + 8 * start : self.nonces + 8 * stop]
+
+    def close(self) -> None:
+        self.area.close()
 
 
 class _Source:
@@ -240,7 +285,7 @@ def _fast_audit(source: _Source, jobs: int, progress: _Monotonic,
     if found is None:
         raise _Doubt("no head")
     # The workers start while the parent prepares what they need.
-    with _Workers(source, jobs if found[0] >= 2 * RANGE_MIN else 1) as workers:
+    with _Workers(source, jobs if found[0] >= 2 * RANGE_MIN else 1, found[0]) as workers:
         with source.reading() as query:
             origin, log_key = _log_identity(query, policy)
             found = plain.head(query)
@@ -317,13 +362,20 @@ levels 0..bits over them that are complete within the range."""
 
 
 def _ranges(size: int, bits: int, jobs: int) -> list[Range]:
-    """Ranges of 2**bits entries, then, for the last ``jobs`` of them and the rest, ranges a
-    quarter that size: the workers finish within a small range of each other."""
-    small = max(RANGE_MIN.bit_length() - 1, bits - 2)
-    split = max(0, (size >> bits) - jobs) << bits
-    return ([(start, start + (1 << bits), bits) for start in range(0, split, 1 << bits)]
-            + [(start, min(start + (1 << small), size), small)
-               for start in range(split, size, 1 << small)])
+    """Ranges of 2**bits entries; then, for the last ``jobs`` of them and the rest, ranges a
+    quarter that size; and so on down to a quarter of ``RANGE_MIN`` entries: the last tasks
+    are short, so the workers finish within a few milliseconds of each other."""
+    finest = max(0, RANGE_MIN.bit_length() - 3)
+    ranges: list[Range] = []
+    start = 0
+    while True:
+        finer = max(finest, bits - 2)
+        end = size if finer == bits else max(start, ((size >> bits) - jobs) << bits)
+        ranges += [(first, min(first + (1 << bits), size), bits)
+                   for first in range(start, end, 1 << bits)]
+        if end >= size:
+            return ranges
+        start, bits = end, finer
 
 
 def _covered(ranges: list[Range], height: int) -> list[int]:
@@ -374,21 +426,32 @@ def _upper_levels(levels: list[bytearray], widths: list[int],
         levels[level] += above
 
 
+def _handback_capacity(size: int) -> int:
+    """Entries the :class:`_Handback` has room for, the head read at ``size``: with room for
+    what a busy log appends before the head is read again."""
+    return size + size // 16 + RANGE_MAX
+
+
 class _Workers:
     """Worker processes that check ranges of entries, reading them from the database
     themselves; or, for one job (or a database only this process can open), this process."""
 
-    def __init__(self, source: _Source, jobs: int) -> None:
+    def __init__(self, source: _Source, jobs: int, size: int) -> None:
         self.source = source
         self.pool: Any = None
+        self.handback: _Handback | None = None
         where = source.for_workers() if jobs > 1 else None
         if where is not None:
             source.before_fork()
             canonical.compile_recognisers()
+            try:
+                self.handback = _Handback(_handback_capacity(size))
+            except (OSError, OverflowError, ValueError):  # no memory for it: use the pipe
+                self.handback = None
             context = multiprocessing.get_context("fork")
             self.cancelled = context.Event()
             self.pool = context.Pool(jobs, initializer=_start_worker,
-                                     initargs=(where, self.cancelled))
+                                     initargs=(where, self.cancelled, self.handback))
 
     def __enter__(self) -> _Workers:
         return self
@@ -399,8 +462,12 @@ class _Workers:
                 # Left early: the workers skip what is still queued. Never Pool.terminate():
                 # it can hang for good when its task thread is blocked feeding a full pipe.
                 self.cancelled.set()
-            self.pool.close()
-            self.pool.join()
+            try:
+                self.pool.close()
+                self.pool.join()
+            finally:
+                if self.handback is not None:
+                    self.handback.close()
 
     def check(self, plan: _Plan, ranges: list[Range]
               ) -> Iterator[tuple[int, int, list[bytes], bytes, int]]:
@@ -415,7 +482,14 @@ class _Workers:
                 _source = None
             return
         blob = pickle.dumps(plan, pickle.HIGHEST_PROTOCOL)  # once, not once per task
-        yield from self.pool.imap(_check_range, [(blob, *bounds) for bounds in ranges])
+        handback = self.handback
+        for (start, stop, range_levels, nonce_hashes, probe), (_, _, bits) in zip(
+                self.pool.imap(_check_range, [(blob, *bounds) for bounds in ranges]), ranges,
+                strict=True):
+            if range_levels is None:  # (only ever put where there is a hand-back area)
+                assert handback is not None
+                range_levels, nonce_hashes = handback.take(start, stop, bits)
+            yield start, stop, range_levels, nonce_hashes, probe
 
 
 def _is_shared(db: Database) -> bool:
@@ -429,6 +503,7 @@ def _is_shared(db: Database) -> bool:
 
 
 _cancelled: Any = None  # a worker's view of _Workers.cancelled
+_handback: _Handback | None = None  # and of _Workers.handback
 
 
 def _ignore_interrupts() -> None:
@@ -438,10 +513,13 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _start_worker(where: tuple[str, str], cancelled: Any) -> None:
-    global _source, _cancelled
+def _start_worker(where: tuple[str, str], cancelled: Any, handback: _Handback | None) -> None:
+    global _source, _cancelled, _handback
     _ignore_interrupts()
-    _cancelled = cancelled
+    # What the worker inherited (in a long-lived or busy parent, much) lives as long as it
+    # does: out of its collections, which would otherwise scan it and copy its pages.
+    gc.freeze()
+    _cancelled, _handback = cancelled, handback
     kind, target = where
     if kind == "file":
         _source = _Source(file=target)
@@ -463,8 +541,12 @@ def _plan_of(plan: _Plan | bytes) -> _Plan:
 RangeTask = tuple[Any, int, int, int]
 """(plan, or the plan pickled; start; stop; bits): see :data:`Range`."""
 
+RangeResult = tuple[int, int, "list[bytes] | None", "bytes | None", int]
+"""(start, stop, tree levels, nonce hashes, hash probe) of a range; in a worker, levels and
+nonce hashes are ``None`` when they were put in the :class:`_Handback`."""
 
-def _check_range(task: RangeTask) -> tuple[int, int, list[bytes], bytes, int]:
+
+def _check_range(task: RangeTask) -> RangeResult:
     """:func:`_check_range_or_raise`, where anything unforeseen is only a doubt too."""
     if _cancelled is not None and _cancelled.is_set():
         raise _Doubt("cancelled")
@@ -476,10 +558,11 @@ def _check_range(task: RangeTask) -> tuple[int, int, list[bytes], bytes, int]:
         raise _Doubt(f"entries {task[1]}..{task[2] - 1}: {exc!r}") from None
 
 
-def _check_range_or_raise(task: RangeTask) -> tuple[int, int, list[bytes], bytes, int]:
+def _check_range_or_raise(task: RangeTask) -> RangeResult:
     """Check entries ``start..stop-1`` and the tree nodes over them, as the reference pass
     would (signature, key state as of each entry, canonical form, hash chain, stored columns);
-    return (start, stop, node hashes per level, nonce hashes, hash probe). Raises
+    return (start, stop, node hashes per level, nonce hashes, hash probe), where in a worker
+    the hashes are ``None`` when they went into the :class:`_Handback`. Raises
     :class:`_Doubt` at the first thing it does not vouch for."""
     plan, start, stop, bits = _plan_of(task[0]), task[1], task[2], task[3]
     assert _source is not None
@@ -508,19 +591,10 @@ def _check_range_or_raise(task: RangeTask) -> tuple[int, int, list[bytes], bytes
         found = stored[level]
         if len(found) != len(blob) // 32 or b"".join(map(bytes, found)) != blob:
             raise _Doubt(f"nodes at level {level} over entries {start}..{stop - 1}")
-    return start, stop, [bytes(blob) for blob in levels], nonces.tobytes(), hash(_PROBE)
-
-
-class _KindAndBody:
-    """All of a statement that :func:`validate_body` reads; building a whole frozen
-    :class:`Statement` per entry would cost 2% of an audit. (If it ever reads more, the
-    AttributeError makes the fast pass step aside for the reference pass.)"""
-
-    __slots__ = ("kind", "body")
-
-    def __init__(self, kind: str, body: dict[str, Any]) -> None:
-        self.kind = kind
-        self.body = body
+    nonce_hashes = nonces.tobytes()
+    if _handback is not None and _handback.put(start, levels, nonce_hashes):
+        return start, stop, None, None, hash(_PROBE)
+    return start, stop, [bytes(blob) for blob in levels], nonce_hashes, hash(_PROBE)
 
 
 _Context = tuple[bytes, int, "int | None", bool]
@@ -564,8 +638,6 @@ def _check_entries(plan: _Plan, start: int, rows: list[Any], prev: bytes
     prefix = canonical.STATEMENT_PREFIX
     is_valid = crypto.is_valid_prefixed_signature
     entry_parts = canonical.entry_parts
-    nonce_format = NONCE.match
-    time_format = TIMESTAMP.match
     from_iso = datetime.fromisoformat
     skew = MAX_CLOCK_SKEW
     at = start
@@ -579,9 +651,8 @@ def _check_entries(plan: _Plan, start: int, rows: list[Any], prev: bytes
             if entry is not None:
                 (index, key_id, prev_hex, received_at, sig_b64, data, actor, body, _, kind,
                  log, nonce, time) = entry
-                # (the envelope's other values, below with the key: once per combination)
-                if not nonce_format(nonce) or not time_format(time):
-                    raise _Doubt(f"entry {at}: envelope")
+                # (the nonce and time have the model's shapes, which the pattern requires;
+                # the envelope's other values, below with the key: once per combination)
                 signature = a2b_base64(sig_b64)  # 86 base64 characters and "==": 64 bytes
             else:  # the general path: what the reference pass does
                 index, key_id, prev_text, received_text, sig_text, data = (
@@ -597,12 +668,12 @@ def _check_entries(plan: _Plan, start: int, rows: list[Any], prev: bytes
                 signature = base64.b64decode(sig_text, validate=True)
             if index != at:
                 raise _Doubt(f"entry {at}: index")
-            validate_body(cast(Statement, _KindAndBody(kind, body)))
+            validate_kind_body(kind, body)
             limit = received.get(received_at)
             if limit is None:
                 limit = received[received_at] = (
                     parse_time(received_at.decode(), "received_at") + skew)
-            if from_iso(time) > limit:  # (its format matched TIMESTAMP, as parse_time checks)
+            if from_iso(time) > limit:  # (its shape is TIMESTAMP's, as parse_time checks)
                 raise _Doubt(f"entry {at}: time")
         except (SuyuanError, ValueError, KeyError, TypeError, binascii.Error) as exc:
             raise _Doubt(f"entry {at}: {exc}") from exc

@@ -270,10 +270,18 @@ _FLAT_BODY = (rb"\{(?:" + _FLAT_KEY + rb":(?:" + _FLAT_VALUE + rb")(?:," + _FLAT
               + rb":(?:" + _FLAT_VALUE + rb"))*+)?\}")
 
 
+# The nonce and the time in the shapes the model requires (model.NONCE and model.TIMESTAMP,
+# whose \d meets only ASCII digits in an ASCII value): a statement whose nonce or time has
+# another shape is left to the general path, which refuses it with the model's reason. (The
+# time's date is the caller's to check, with datetime.fromisoformat, as the model does.)
+_NONCE = rb'[A-Za-z0-9._:-]{8,64}+'
+_TIME = rb'[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z'
+
+
 def _statement_shape(body: bytes, key_id: bytes = rb'(' + _PLAIN + rb')') -> bytes:
     return (rb'\{"actor":"(' + _PLAIN + rb')","body":(' + body + rb'),"key_id":"' + key_id
             + rb'","kind":"(' + _PLAIN + rb')",(?:"log":"(' + _PLAIN + rb')",)?"nonce":"('
-            + _PLAIN + rb')","time":"(' + _PLAIN + rb')","v":1\}')
+            + _NONCE + rb')","time":"(' + _TIME + rb')","v":1\}')
 
 
 _ANY_BODY = rb"\{.*\}"  # then parsed and re-encoded: see _body
@@ -326,8 +334,9 @@ def statement_parts(data: bytes) -> StatementParts | None:
 
     Accepted means: ``data`` is exactly the JCS encoding of ``json.loads(data)``, an object
     with the keys actor, body, key_id, kind, (log,) nonce, time and v = 1, every value but the
-    body a string of printable ASCII. Nothing else about the values is checked: the caller
-    checks them as the model does."""
+    body a string of printable ASCII, the nonce and the time of the model's shapes (``NONCE``,
+    ``TIMESTAMP``). Nothing else about the values is checked: the caller checks them as the
+    model does (the time's date too)."""
     flat, general = _patterns("statement")
     match = flat.match(data) or general.match(data)
     if match is None:

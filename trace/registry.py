@@ -70,10 +70,18 @@ def _text(body: dict[str, Any], name: str, *, required: bool, limit: int) -> str
     return value
 
 
-def _only(body: dict[str, Any], allowed: set[str], kind: str) -> None:
-    extra = set(body) - allowed
-    if extra:
+def _only(body: dict[str, Any], allowed: frozenset[str], kind: str) -> None:
+    if not allowed.issuperset(body):
+        extra = set(body) - allowed
         raise MalformedInput(f"{kind} body has unknown field(s) {', '.join(sorted(extra))}")
+
+
+_FIELDS = {
+    "actor_registered": frozenset({"name", "role", "vkey", "display_name", "org_id", "info"}),
+    "key_added": frozenset({"actor", "vkey"}),
+    "key_revoked": frozenset({"actor", "key_id", "reason"}),
+    "note": frozenset({"text", "lot"}),
+}
 
 
 def _actor_vkey(body: dict[str, Any], actor: str) -> crypto.VerifierKey:
@@ -86,10 +94,16 @@ def _actor_vkey(body: dict[str, Any], actor: str) -> crypto.VerifierKey:
 
 
 def validate_body(statement: Statement) -> None:
-    """Check the body of a registry or note statement; other kinds are unknown here."""
-    body, kind = statement.body, statement.kind
+    """Check the body of a registry or note statement, or of a kind in ``KINDS``; any other
+    kind is refused as unknown."""
+    validate_kind_body(statement.kind, statement.body)
+
+
+def validate_kind_body(kind: str, body: dict[str, Any]) -> None:
+    """:func:`validate_body` of a statement of this kind and body (for bulk checks that have
+    not built the statement)."""
     if kind == "actor_registered":
-        _only(body, {"name", "role", "vkey", "display_name", "org_id", "info"}, kind)
+        _only(body, _FIELDS["actor_registered"], kind)
         name = check_actor_name(body.get("name"), "body.name")
         role = body.get("role")
         if not isinstance(role, str) or role not in ROLES:
@@ -100,10 +114,10 @@ def validate_body(statement: Statement) -> None:
         if "info" in body and not isinstance(body["info"], dict):
             raise MalformedInput("body.info must be a JSON object")
     elif kind == "key_added":
-        _only(body, {"actor", "vkey"}, kind)
+        _only(body, _FIELDS["key_added"], kind)
         _actor_vkey(body, check_actor_name(body.get("actor"), "body.actor"))
     elif kind == "key_revoked":
-        _only(body, {"actor", "key_id", "reason"}, kind)
+        _only(body, _FIELDS["key_revoked"], kind)
         check_actor_name(body.get("actor"), "body.actor")
         key_id = body.get("key_id")
         if not isinstance(key_id, str) or len(key_id) != 8 or not all(
@@ -112,7 +126,7 @@ def validate_body(statement: Statement) -> None:
             raise MalformedInput("body.key_id must be 8 lowercase hex digits")
         _text(body, "reason", required=False, limit=500)
     elif kind == "note":
-        _only(body, {"text", "lot"}, kind)
+        _only(body, _FIELDS["note"], kind)
         _text(body, "text", required=True, limit=4000)
         _text(body, "lot", required=False, limit=128)
     elif kind in KINDS:

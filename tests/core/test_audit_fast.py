@@ -1,7 +1,7 @@
 """The audit's fast pass: alone, it passes a sound log; at anything else it steps aside, and the
 reference pass names the first bad entry exactly as it always did.
 
-The log here spans several worker ranges (256 entries each) and a level of the tree above
+The log here spans several worker ranges (of 64 or 256 entries) and levels of the tree above
 them, holds a key rotation and revocation, statements bound to the log and not, bodies the
 fast pass reads without a JSON parse and bodies it must parse (escapes, nesting, non-ASCII
 keys), checkpoints and a witness cosignature; on a real SQLite file and on PostgreSQL.
@@ -10,6 +10,7 @@ keys), checkpoints and a witness cosignature; on a real SQLite file and on Postg
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import time
@@ -92,13 +93,42 @@ def log(database: Database, tmp_path: Path) -> LedgerWorld:
     return build(database, tmp_path)
 
 
-@pytest.fixture(params=["256-entry ranges", "tiny ranges"])
+@pytest.fixture(params=["256-entry ranges", "tiny ranges", "tiny ranges, some piped",
+                        "tiny ranges, all piped"])
 def range_sizes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The ranges the workers get: as in production, or from 4 entries up, so that these
-    logs are cut into many ranges, several tree levels above them and a tail of small ones."""
-    if request.param == "tiny ranges":
+    """The ranges the workers get: as in production, or from 4 entries down to 1, so that
+    these logs are cut into many ranges, several tree levels above them and a tail of small
+    ones; with the workers' shared hand-back area too small for the log (as when it grew
+    while the audit started), so that the later ranges come back through the pool's pipe;
+    and with no hand-back area at all (a mapping of more than the machine can address)."""
+    if request.param != "256-entry ranges":
         monkeypatch.setattr(audit, "RANGE_MIN", 4)
+    if request.param.endswith("some piped"):
+        monkeypatch.setattr(audit, "_handback_capacity", lambda size: size // 3)
+    if request.param.endswith("all piped"):
+        monkeypatch.setattr(audit, "_handback_capacity", lambda size: 1 << 62)
     return request.param
+
+
+@pytest.mark.parametrize("capacity", [0, 1, 5, 64, 100, 255, 256, 700])
+def test_the_hand_back_area_returns_each_range_as_put_or_refuses_it(capacity: int) -> None:
+    size = 700
+    ranges = audit._ranges(size, 8, 1)  # 256 entries, then 64s, the last one short (60)
+    assert {stop - start for start, stop, _ in ranges} == {256, 64, 60}
+    handback = audit._Handback(capacity)
+    try:
+        kept = []
+        for start, stop, bits in ranges:
+            levels = [bytearray(os.urandom(32 * ((stop >> level) - (start >> level))))
+                      for level in range(bits + 1) if (stop >> level) > (start >> level)]
+            nonces = os.urandom(8 * (stop - start))
+            assert handback.put(start, levels, nonces) == (stop <= capacity)
+            if stop <= capacity:
+                kept.append((start, stop, bits, levels, nonces))
+        for start, stop, bits, levels, nonces in kept:  # nothing overwrote anything
+            assert handback.take(start, stop, bits) == (list(map(bytes, levels)), nonces)
+    finally:
+        handback.close()
 
 
 @pytest.fixture
@@ -117,9 +147,20 @@ def test_the_fast_pass_alone_passes_a_sound_log_and_agrees_with_the_reference(
     assert reference.size == SIZE and reference.checkpoints == 1 == reference.cosignatures
     seen: list[int] = []
     monkeypatch.setattr(audit, "_reference_audit", _refuse)
+    taken: list[int] = []  # the ranges the parent took from the hand-back area
+    take = audit._Handback.take
+    monkeypatch.setattr(audit._Handback, "take",
+                        lambda self, start, *rest: taken.append(start) or take(self, start, *rest))
     report = audit.audit(log.db, jobs=jobs, progress=lambda done, _: seen.append(done))
     assert report == reference
     assert seen == sorted(seen) and seen[-1] == SIZE
+    ranges = len(audit._ranges(SIZE, audit._range_bits(SIZE, jobs), jobs))
+    if jobs == 1 or range_sizes.endswith("all piped"):
+        assert not taken  # one process, or no area: nothing handed back through it
+    elif range_sizes.endswith("some piped"):
+        assert 0 < len(taken) < ranges
+    else:
+        assert len(taken) == ranges
 
 
 def test_a_policy_is_checked_by_the_fast_pass_too(log: LedgerWorld, fast_only: None) -> None:
@@ -143,7 +184,7 @@ def _tamper_column(table: str, column: str, where: str, params: dict):
     return lambda conn: flip_column(conn, table, column, where, params)
 
 
-# Faults at the edges of the workers' ranges (256 entries each) and above them in the tree.
+# Faults at the edges of the workers' ranges (64 or 256 entries) and above them in the tree.
 @pytest.mark.parametrize(("tamper", "index", "kind"), [
     (_tamper_leaf(255), 255, "BadSignature"),
     (_tamper_leaf(256), 256, "BadSignature"),
@@ -217,6 +258,9 @@ def test_ranges_tile_the_log_and_their_levels_are_prefixes(size: int, jobs: int)
     for start, stop, bits in ranges:
         assert start % (1 << bits) == 0 and stop - start <= 1 << bits
         assert stop - start == 1 << bits or stop == size
+    sizes = [1 << bits for _, _, bits in ranges]
+    assert sizes == sorted(sizes, reverse=True)  # the short tasks last, the finest at the end
+    assert sizes[-1] == audit.RANGE_MIN // 4 and sizes[0] <= audit.RANGE_MAX
     widths = audit._widths(size)
     covered = audit._covered(ranges, len(widths))
     assert covered[0] == size and all(c <= w for c, w in zip(covered, widths, strict=True))

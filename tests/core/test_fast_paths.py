@@ -17,7 +17,15 @@ from hypothesis import strategies as st
 
 from suyuan import canonical, crypto, prepare
 from suyuan.errors import MalformedInput
-from suyuan.model import Entry, Statement, parse_signed_statement, sign_statement
+from suyuan.model import (
+    NONCE,
+    TIMESTAMP,
+    Entry,
+    Statement,
+    parse_signed_statement,
+    parse_time,
+    sign_statement,
+)
 
 KEY = crypto.SigningKey(bytes(range(32)))
 KEY_ID = crypto.key_id("coop-jinzhou", KEY.public_key).hex()
@@ -61,7 +69,8 @@ def test_common_statements_are_recognised() -> None:
     for body in ({"text": "冷链车到达 2°C", "lot": "DL-1"}, {}, {"n": -12, "ok": True, "z": None},
                  {"text": "two\nlines \"quoted\""}, {"items": [{"lot": "A", "q": "1.5"}]}):
         data = canonical.jcs({"v": 1, "kind": "note", "actor": "a", "key_id": KEY_ID,
-                              "time": "t", "nonce": "n", "body": body, "log": "o"})
+                              "time": "2026-05-01T08:00:00Z", "nonce": "n-000001", "body": body,
+                              "log": "o"})
         assert canonical.statement_parts(data) == _parsed(data)
 
 
@@ -91,13 +100,49 @@ _MUTATIONS = [
 @pytest.mark.parametrize("mutate", _MUTATIONS)
 def test_nothing_that_is_not_canonical_is_recognised(mutate) -> None:
     data = canonical.jcs({"v": 1, "kind": "note", "actor": "coop-jinzhou", "key_id": KEY_ID,
-                          "time": "t", "nonce": "nnnnnnnn", "body": {"lot": "L-1", "text": "t"}})
+                          "time": "2026-05-01T08:00:00Z", "nonce": "nnnnnnnn",
+                          "body": {"lot": "L-1", "text": "t"}})
     mutated = mutate(data)
     assert mutated != data
     parts = canonical.statement_parts(mutated)
     if parts is not None:  # only if the mutation happens to be canonical as well
         assert canonical.jcs(json.loads(mutated)) == mutated
         assert parts == _parsed(mutated)
+
+
+_NONCES = ["nnnnnnnn", "n" * 64, "A-z_0.9:x", "n" * 7, "n" * 65, "nnnn nnnn", "nnnn/nnnn",
+           "nnnnnnn\u00e9", "nnnnnnn\u0660", "", "nnnnnnnn\n"]
+_TIMES = ["2026-05-01T08:00:00Z", "2026-05-01T08:00:00.1Z", "2026-05-01T08:00:00.123456Z",
+          "2026-02-30T00:00:00Z", "2026-05-01T08:00:00.1234567Z", "2026-05-01T08:00:00.Z",
+          "2026-05-01T08:00:00", "2026-05-01 08:00:00Z", "2026-05-01t08:00:00Z",
+          "2026-05-01T08:00:00+00:00", "26-05-01T08:00:00Z", "2026-5-01T08:00:00Z",
+          "\u0662026-05-01T08:00:00Z", "2026-05-01T08:00:00Z ", ""]
+
+
+@pytest.mark.parametrize("nonce", _NONCES)
+@pytest.mark.parametrize("time", _TIMES)
+def test_nonce_and_time_are_recognised_exactly_in_the_models_shapes(nonce: str,
+                                                                    time: str) -> None:
+    """The fast patterns require the nonce and the time to have the shapes of the model's
+    ``NONCE`` and ``TIMESTAMP`` (a date that does not exist is the caller's to refuse, with
+    ``parse_time``); anything else is left to the general path."""
+    data = canonical.jcs({"v": 1, "kind": "note", "actor": "coop-jinzhou", "key_id": KEY_ID,
+                          "time": time, "nonce": nonce, "body": {"text": "t"}})
+    # (TIMESTAMP's \d meets other digits too, which the model's date parse then refuses)
+    in_shape = bool(NONCE.match(nonce)) and bool(TIMESTAMP.match(time)) and time.isascii()
+    if TIMESTAMP.match(time) and not time.isascii():
+        with pytest.raises(MalformedInput, match="real date"):
+            parse_time(time)
+    parts = canonical.statement_parts(data)
+    assert (parts is not None) == in_shape
+    if parts is not None:
+        assert parts == _parsed(data)
+    line = canonical.jcs({"signature": "A" * 86 + "==", "statement": json.loads(data)})
+    assert (canonical.signed_line_parts(line) is not None) == in_shape
+    leaf = canonical.entry_bytes(index=3, key_id=KEY_ID, prev="0" * 64,
+                                 received_at="2026-05-01T08:00:01.000Z",
+                                 signature="A" * 86 + "==", statement=data)
+    assert (canonical.entry_parts(leaf) is not None) == in_shape
 
 
 @pytest.mark.parametrize("byte", range(256))
@@ -107,7 +152,8 @@ def test_each_byte_in_a_body_string_is_recognised_exactly_when_jcs_leaves_it_alo
     stays the canonical encoding of what it parses to (ASCII that JCS escapes, a quote, a
     backslash and a lone non-ASCII byte are not; any other ASCII byte is)."""
     data = canonical.jcs({"v": 1, "kind": "note", "actor": "coop-jinzhou", "key_id": KEY_ID,
-                          "time": "t", "nonce": "nnnnnnnn", "body": {"lot": "L-1", "text": "t"}})
+                          "time": "2026-05-01T08:00:00Z", "nonce": "nnnnnnnn",
+                          "body": {"lot": "L-1", "text": "t"}})
     mutated = data.replace(b'"text":"t"', b'"text":"t' + bytes([byte]) + b'"')
     parts = canonical.statement_parts(mutated)
     try:
