@@ -832,6 +832,7 @@ def _loading_code() -> Iterator[None]:
     the ORM's tables) live as long as the process: collecting while they are made costs a
     short command a good part of its time, and scanning them again in every later
     collection slows a long one (import, verify, serve)."""
+    _quiet_interrupted_database_logs()
     if not gc.isenabled():
         yield
         return
@@ -841,6 +842,30 @@ def _loading_code() -> Iterator[None]:
     finally:
         gc.freeze()
         gc.enable()
+
+
+def _quiet_interrupted_database_logs() -> None:
+    """Keep out of the terminal an error that SQLAlchemy logs while a Ctrl-C unwinds a query
+    ("Error closing cursor" and a traceback: the connection under it is gone). With logging
+    not set up, as in a command, the logging module prints such records through its handler
+    of last resort; this filters that handler, and nothing else, on the exception's chain.
+    The command says "interrupted"."""
+    import logging  # (loaded with the database layer in any case)
+
+    if logging.lastResort is not None:
+        logging.lastResort.addFilter(_not_interrupted)  # (added once: it is the same function)
+
+
+def _not_interrupted(record: Any) -> bool:
+    """Whether a log record's exception, or one it happened while handling, is no Ctrl-C."""
+    error = record.exc_info[1] if record.exc_info else None
+    for _ in range(100):  # (a chain is short; never loop on a cycle)
+        if error is None:
+            return True
+        if isinstance(error, KeyboardInterrupt):
+            return False
+        error = error.__context__
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:

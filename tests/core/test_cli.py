@@ -20,7 +20,7 @@ from suyuan.model import (
     sign_statement,
     utcnow,
 )
-from tests.helpers import run_cli
+from tests.helpers import cli_in_python, run_cli
 
 PASS = "cli test passphrase"
 
@@ -268,3 +268,36 @@ def test_help_runs_without_a_database(tmp_path: Path) -> None:
     assert result.returncode == 0 and b"verify-proof" in result.stdout
     assert not (tmp_path / "data").exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_an_error_the_database_layer_logs_while_a_ctrl_c_unwinds_stays_off_the_terminal(
+        tmp_path: Path) -> None:
+    """A Ctrl-C in the middle of a query: SQLAlchemy logs "Error closing cursor" with a
+    traceback, as the connection under it is gone. That one is not printed (the command says
+    "interrupted"); what the database layer logs otherwise still is."""
+    result = cli_in_python(
+        "import logging\n"
+        "from suyuan.storage import db\n"
+        "checked = db.Database.is_current\n"
+        "def is_current(self):\n"
+        "    log = logging.getLogger('sqlalchemy.pool.impl.QueuePool')\n"
+        "    try:\n"
+        "        try:\n"
+        "            raise KeyboardInterrupt\n"
+        "        except KeyboardInterrupt:\n"
+        "            raise RuntimeError('Cannot operate on a closed database.')\n"
+        "    except RuntimeError:\n"
+        "        log.error('Error closing cursor', exc_info=True)\n"
+        "    try:\n"
+        "        raise RuntimeError('the server went away')\n"
+        "    except RuntimeError:\n"
+        "        log.error('Exception during reset', exc_info=True)\n"
+        "    return checked(self)\n"
+        "db.Database.is_current = is_current\n",
+        "--db", f"sqlite:///{tmp_path / 'ledger.db'}", "log", "vkey", cwd=tmp_path)
+    err = result.stderr.decode()
+    assert result.returncode == 1 and err.endswith("suyuan: error: no ledger here: run "
+                                                   "`suyuan init --origin ORIGIN` (or give "
+                                                   "--db / SUYUAN_DATABASE_URL)\n")
+    assert "Error closing cursor" not in err and "KeyboardInterrupt" not in err
+    assert "Exception during reset" in err and "RuntimeError: the server went away" in err
