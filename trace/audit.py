@@ -51,7 +51,7 @@ from suyuan.errors import (
 )
 from suyuan.events import KINDS
 from suyuan.model import GENESIS_HASH, MAX_CLOCK_SKEW, Statement, parse_time
-from suyuan.prepare import Unpickled, is_valid_envelope
+from suyuan.prepare import Unpickled, fork_pool, is_valid_envelope
 from suyuan.registry import REGISTRY_KINDS, Registry, validate_body, validate_kind_body
 from suyuan.storage import plain
 from suyuan.storage.plain import META_LOG_VKEY, META_ORIGIN, Query, SqliteFile
@@ -448,10 +448,8 @@ class _Workers:
                 self.handback = _Handback(_handback_capacity(size))
             except (OSError, OverflowError, ValueError):  # no memory for it: use the pipe
                 self.handback = None
-            context = multiprocessing.get_context("fork")
-            self.cancelled = context.Event()
-            self.pool = context.Pool(jobs, initializer=_start_worker,
-                                     initargs=(where, self.cancelled, self.handback))
+            self.cancelled = multiprocessing.get_context("fork").Event()
+            self.pool = fork_pool(jobs, _start_worker, (where, self.cancelled, self.handback))
 
     def __enter__(self) -> _Workers:
         return self
@@ -810,8 +808,7 @@ def _audit_entries(
     keys: dict[tuple[str, str], bytes] = {}
     pending: deque[tuple[dict[tuple[str, str], bytes], Any]] = deque()
     expected, prev = 0, GENESIS_HASH
-    pool = (multiprocessing.get_context("fork").Pool(jobs, initializer=_ignore_interrupts)
-            if jobs > 1 else None)
+    pool = fork_pool(jobs, _ignore_interrupts) if jobs > 1 else None
 
     def settle(snapshot: dict[tuple[str, str], bytes], result: Any) -> None:
         nonlocal expected, prev

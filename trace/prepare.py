@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import multiprocessing.pool
 import os
 import pickle
 import signal
@@ -193,6 +194,25 @@ def sqlite_keys(url: str) -> Keys | None:
         file.close()
 
 
+class _Pool(multiprocessing.pool.Pool):
+    """The standard library's process pool, less one wake-up. Its thread that looks after the
+    workers also waits on the pipe the results come through, so it spins for as long as a
+    result is there unread: for a large one, the whole time a worker writes it, as the result
+    thread reads it piece by piece. Measured on an import of 20,000 lines: 7 to 9 µs of the
+    parent's CPU per line, a sixth of all it does. The thread still wakes when a worker exits
+    and when the pool is closed or its last task is done (the pool tells it then), which is
+    all it acts on."""
+
+    def _get_sentinels(self) -> list[Any]:
+        return [self._change_notifier._reader]  # type: ignore[attr-defined]
+
+
+def fork_pool(jobs: int, initializer: Callable[..., None], initargs: tuple[Any, ...] = ()
+              ) -> multiprocessing.pool.Pool:
+    """A pool of ``jobs`` forked workers (see :class:`_Pool`), for the import and the audit."""
+    return _Pool(jobs, initializer, initargs, context=multiprocessing.get_context("fork"))
+
+
 Part = tuple[bool, list[Prepared]]
 """A batch's next part of prepared lines, and whether it ends the batch."""
 
@@ -212,9 +232,8 @@ class Pipeline:
         canonical.compile_recognisers()  # before the fork: the workers inherit them
         self.pool: Any = None
         if jobs > 1:
-            context = multiprocessing.get_context("fork")
-            self.cancelled = context.Event()
-            self.pool = context.Pool(jobs, initializer=_start_worker, initargs=(self.cancelled,))
+            self.cancelled = multiprocessing.get_context("fork").Event()
+            self.pool = fork_pool(jobs, _start_worker, (self.cancelled,))
         self.ahead = 2 * -(-batch_size // TASK_LINES) if self.pool is not None else 0
         self.pending: deque[tuple[bool, Callable[[], list[Prepared]]]] = deque()
         self.is_exhausted = False

@@ -4,6 +4,8 @@ before it loads, and a command line that loads SQLAlchemy only for commands that
 from __future__ import annotations
 
 import json
+import multiprocessing
+import multiprocessing.pool
 import signal
 import sqlite3
 import subprocess
@@ -193,3 +195,40 @@ def test_python_m_suyuan_is_the_command(tmp_path: Path) -> None:
                             capture_output=True, timeout=120)
     assert result.returncode == 0 and result.stdout == run_cli("kinds", cwd=tmp_path).stdout
     assert b"harvest" in result.stdout
+
+
+def _large_result(_: int) -> bytes:
+    return bytes(8 << 20)  # 8 MB: written through the result pipe 64 KB at a time
+
+
+def _nothing() -> None:
+    pass
+
+
+def _maintenance_loops(pool: multiprocessing.pool.Pool, counter: list[int]) -> int:
+    counter[0] = 0
+    try:
+        assert pool.map(_large_result, range(8), chunksize=1) == [bytes(8 << 20)] * 8
+    finally:
+        pool.close()
+        pool.join()
+    return counter[0]
+
+
+def test_the_workers_pool_does_not_spin_while_results_come_in(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stock pool's worker-maintenance thread loops for as long as a result is in the
+    pipe unread; the import's and the audit's pool wakes only when there is something to do
+    (a few times per pool, not per result)."""
+    counter = [0]
+    maintain = multiprocessing.pool.Pool._maintain_pool
+
+    def counted(*args: object) -> None:
+        counter[0] += 1
+        maintain(*args)
+
+    monkeypatch.setattr(multiprocessing.pool.Pool, "_maintain_pool", staticmethod(counted))
+    ours = _maintenance_loops(prepare.fork_pool(2, _nothing), counter)
+    stock = _maintenance_loops(multiprocessing.get_context("fork").Pool(2), counter)
+    assert ours <= 4, ours
+    assert stock > 4 * ours, (stock, ours)  # what the override is for
