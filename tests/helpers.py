@@ -104,13 +104,15 @@ def cli_in_python(prelude: str, *args: str, cwd: Path) -> subprocess.CompletedPr
                           timeout=120)
 
 
-def modules_loaded_by(*args: str, cwd: Path) -> tuple[int, list[str], str]:
-    """(exit status, which of SQLAlchemy, Alembic and Flask the command loaded, what it
-    printed before)."""
+def modules_loaded_by(*args: str, cwd: Path,
+                      roots: tuple[str, ...] = ("sqlalchemy", "alembic", "flask")
+                      ) -> tuple[int, list[str], str]:
+    """(exit status, which modules under ``roots`` (by default SQLAlchemy, Alembic and Flask)
+    the command loaded, what it printed before)."""
     result = cli_in_python(
         "import atexit, json, sys\n"
         "atexit.register(lambda: print(json.dumps(sorted(m for m in sys.modules "
-        "if m.split('.')[0] in ('sqlalchemy', 'alembic', 'flask')))))", *args, cwd=cwd)
+        f"if m.split('.')[0] in {roots!r}))))", *args, cwd=cwd)
     *printed, loaded = result.stdout.decode().splitlines()
     return result.returncode, json.loads(loaded), "\n".join(printed)
 

@@ -10,9 +10,8 @@ batches.
 
 from __future__ import annotations
 
+import functools
 import gc
-import multiprocessing
-import multiprocessing.pool
 import os
 import pickle
 import signal
@@ -21,13 +20,16 @@ from binascii import a2b_base64
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from suyuan import canonical, crypto
 from suyuan.errors import BadSignature, MalformedInput, SuyuanError
 from suyuan.model import Statement, parse_signed_statement
 from suyuan.registry import validate_body
 from suyuan.storage import plain
+
+if TYPE_CHECKING:
+    import multiprocessing.pool
 
 MAX_LINE_BYTES = 64 * 1024
 DEFAULT_BATCH = 5000
@@ -194,23 +196,32 @@ def sqlite_keys(url: str) -> Keys | None:
         file.close()
 
 
-class _Pool(multiprocessing.pool.Pool):
-    """The standard library's process pool, less one wake-up. Its thread that looks after the
-    workers also waits on the pipe the results come through, so it spins for as long as a
-    result is there unread: for a large one, the whole time a worker writes it, as the result
-    thread reads it piece by piece. Measured on an import of 20,000 lines: 7 to 9 µs of the
-    parent's CPU per line, a sixth of all it does. The thread still wakes when a worker exits
-    and when the pool is closed or its last task is done (the pool tells it then), which is
-    all it acts on."""
-
-    def _get_sentinels(self) -> list[Any]:
-        return [self._change_notifier._reader]  # type: ignore[attr-defined]
-
-
 def fork_pool(jobs: int, initializer: Callable[..., None], initargs: tuple[Any, ...] = ()
               ) -> multiprocessing.pool.Pool:
-    """A pool of ``jobs`` forked workers (see :class:`_Pool`), for the import and the audit."""
-    return _Pool(jobs, initializer, initargs, context=multiprocessing.get_context("fork"))
+    """A pool of ``jobs`` forked workers, for the import and the audit: the standard
+    library's, less one wake-up (see :func:`_pool_class`)."""
+    import multiprocessing  # (loaded when a command starts workers, not at every start)
+
+    return _pool_class()(jobs, initializer, initargs, context=multiprocessing.get_context("fork"))
+
+
+@functools.cache
+def _pool_class() -> type[multiprocessing.pool.Pool]:
+    import multiprocessing.pool
+
+    class Pool(multiprocessing.pool.Pool):
+        """The standard library's process pool, less one wake-up. Its thread that looks after
+        the workers also waits on the pipe the results come through, so it spins for as long
+        as a result is there unread: for a large one, the whole time a worker writes it, as
+        the result thread reads it piece by piece. Measured on an import of 20,000 lines: 7
+        to 9 µs of the parent's CPU per line, a sixth of all it does. The thread still wakes
+        when a worker exits and when the pool is closed or its last task is done (the pool
+        tells it then), which is all it acts on."""
+
+        def _get_sentinels(self) -> list[Any]:
+            return [self._change_notifier._reader]  # type: ignore[attr-defined]
+
+    return Pool
 
 
 Part = tuple[bool, list[Prepared]]
@@ -232,6 +243,8 @@ class Pipeline:
         canonical.compile_recognisers()  # before the fork: the workers inherit them
         self.pool: Any = None
         if jobs > 1:
+            import multiprocessing
+
             self.cancelled = multiprocessing.get_context("fork").Event()
             self.pool = fork_pool(jobs, _start_worker, (self.cancelled,))
         self.ahead = 2 * -(-batch_size // TASK_LINES) if self.pool is not None else 0

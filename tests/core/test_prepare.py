@@ -102,6 +102,11 @@ def test_a_key_registered_after_the_snapshot_is_still_checked(
 def test_help_and_offline_commands_do_not_load_the_database_layer(tmp_path: Path) -> None:
     assert modules_loaded_by("--help", cwd=tmp_path)[:2] == (0, [])
     assert modules_loaded_by("kinds", cwd=tmp_path)[:2] == (0, [])
+    # nor the process pools (a command that starts workers loads them then)
+    heavy = ("sqlalchemy", "alembic", "flask", "multiprocessing")
+    assert modules_loaded_by("--help", cwd=tmp_path, roots=heavy)[:2] == (0, [])
+    code, loaded, _ = modules_loaded_by("verify", "--help", cwd=tmp_path, roots=heavy)
+    assert (code, loaded) == (0, [])
     code, loaded, _ = modules_loaded_by("--db", f"sqlite:///{tmp_path / 'x.db'}", "log", "vkey",
                                       cwd=tmp_path)
     assert code == 1 and "sqlalchemy" in loaded  # a command that needs it still gets it
