@@ -691,7 +691,7 @@ def stage_breakdown(results: Results, ndjson: Path, work: Path, cores: int, jobs
             keys={ref: (rec.public_key, rec.added_at, rec.revoked_at)
                   for ref, rec in registry.keys.items()},
             roles={name: actor.role for name, actor in registry.actors.items()},
-            registry_entries=frozenset(registry_entries), hash_probe=0,
+            registry_entries=frozenset(registry_entries),
             origin=ORIGIN)
 
         def check_all() -> None:

@@ -7,8 +7,9 @@ checks every signature (spread over worker processes). The first failure is rais
 
 It runs in two passes that check the same things. The *fast pass* is built for throughput:
 the registry entries (few, found through the kind index) are replayed first, so that each
-worker process can check its own aligned range of entries and tree nodes, read straight from
-the database, against the key state as of each entry; the parent only joins the ranges. It
+process (this one and forked workers) can check aligned ranges of entries and tree nodes,
+read straight from the database, against the key state as of each entry; this process also
+joins the ranges. It
 answers "everything holds" or "something is off", and at the first doubt the *reference
 pass* runs, entry by entry in log order, to name the first bad entry (or node) and why. So
 every failure in the entries, the tree or the registry tables is named by the reference
@@ -20,22 +21,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import gc
 import hashlib
 import mmap
-import multiprocessing
 import os
-import pickle
+import select
 import signal
+import struct
+import threading
 from array import array
 from binascii import a2b_base64, a2b_hex
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from suyuan import canonical, crypto, lazy, merkle, note
 from suyuan.errors import (
@@ -51,7 +54,7 @@ from suyuan.errors import (
 )
 from suyuan.events import KINDS
 from suyuan.model import GENESIS_HASH, MAX_CLOCK_SKEW, Statement, parse_time
-from suyuan.prepare import Unpickled, fork_pool, is_valid_envelope
+from suyuan.prepare import fork_pool, is_valid_envelope
 from suyuan.registry import REGISTRY_KINDS, Registry, validate_body, validate_kind_body
 from suyuan.storage import plain
 from suyuan.storage.plain import META_LOG_VKEY, META_ORIGIN, Query, SqliteFile
@@ -176,25 +179,20 @@ KeyRecords = dict[tuple[str, str], tuple[bytes, int, int | None]]
 
 @dataclass(frozen=True)
 class _Plan:
-    """What a worker needs besides its range: prepared once by the parent, handed over at fork."""
+    """What a worker needs besides its range: prepared once by the parent, inherited at fork."""
 
     keys: KeyRecords
     roles: dict[str, str]
     registry_entries: frozenset[int]
-    hash_probe: int
     origin: str
-
-
-_PROBE = "suyuan/audit/nonce-hash"
 
 
 class _Handback:
     """Where the workers put what they hash for the parent (each range's tree levels and
     nonce hashes): a shared anonymous mapping made before they fork, laid out by level for
-    the first ``capacity`` entries. Handed back through the pool's pipe instead, a range's
-    hashes (72 bytes an entry) would fill the pipe and hold the worker until the parent
-    read them; a range beyond the capacity (the log grew since it was sized) still goes
-    that way, and so does everything if the mapping cannot be made."""
+    the first ``capacity`` entries. Handed back through a pipe instead, a range's hashes (72
+    bytes an entry) would fill it and hold the worker until the parent, busy with a range
+    of its own, read them."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -281,48 +279,42 @@ _source: _Source | None = None  # what _check_range reads: a worker's own, or th
 def _fast_audit(source: _Source, jobs: int, progress: _Monotonic,
                 policy: note.Policy | None) -> AuditReport:
     with source.reading() as query:
+        origin, log_key = _log_identity(query, policy)
         found = plain.head(query)
-    if found is None:
-        raise _Doubt("no head")
-    # The workers start while the parent prepares what they need.
-    with _Workers(source, jobs if found[0] >= 2 * RANGE_MIN else 1, found[0]) as workers:
-        with source.reading() as query:
-            origin, log_key = _log_identity(query, policy)
-            found = plain.head(query)
-            if found is None:
-                raise _Doubt("no head")
-            size, head_hash = found
-            if plain.has_entries_outside(query, size):
-                raise _Doubt("entries outside the head")
-            registry, registry_entries = _replay_registry(query)
-            try:
-                _compare_registry(query, registry)
-            except VerificationError as exc:
-                raise _Doubt("registry tables") from exc
-            widths = _widths(size)
-            if plain.has_nodes_outside(query, widths):
-                raise _Doubt("nodes outside the tree")
-            ranges = _ranges(size, _range_bits(size, jobs), jobs)
-            # Nodes the workers' ranges do not cover (above them, or above the small ranges
-            # at the end): the parent hashes those, and reads the stored ones now.
-            covered = _covered(ranges, len(widths))
-            stored_above = plain.node_hashes(query, [
-                (level, covered[level], width) for level, width in enumerate(widths)
-                if covered[level] < width], one_query=source.one_query)
-            stored_checkpoints = _read_checkpoints(query)
-        plan = _Plan(
-            keys={ref: (rec.public_key, rec.added_at, rec.revoked_at)
-                  for ref, rec in registry.keys.items()},
-            roles={name: actor.role for name, actor in registry.actors.items()},
-            registry_entries=frozenset(registry_entries), hash_probe=hash(_PROBE),
-            origin=origin,
-        )
-        levels: list[bytearray] = [bytearray() for _ in widths]
-        nonces: set[int] = set()
-        last = GENESIS_HASH
-        for start, stop, range_levels, nonce_hashes, probe in workers.check(plan, ranges):
-            if probe != plan.hash_probe:
-                raise _Doubt("workers hash differently")
+        if found is None:
+            raise _Doubt("no head")
+        size, head_hash = found
+        if plain.has_entries_outside(query, size):
+            raise _Doubt("entries outside the head")
+        registry, registry_entries = _replay_registry(query)
+        try:
+            _compare_registry(query, registry)
+        except VerificationError as exc:
+            raise _Doubt("registry tables") from exc
+        widths = _widths(size)
+        if plain.has_nodes_outside(query, widths):
+            raise _Doubt("nodes outside the tree")
+        if size < 2 * RANGE_MIN:
+            jobs = 1
+        ranges = _ranges(size, _range_bits(size, jobs), jobs)
+        # Nodes the ranges do not cover (above them, or above the small ranges at the end):
+        # hashed here once the ranges are in; the stored ones are read now.
+        covered = _covered(ranges, len(widths))
+        stored_above = plain.node_hashes(query, [
+            (level, covered[level], width) for level, width in enumerate(widths)
+            if covered[level] < width], one_query=source.one_query)
+        stored_checkpoints = _read_checkpoints(query)
+    plan = _Plan(
+        keys={ref: (rec.public_key, rec.added_at, rec.revoked_at)
+              for ref, rec in registry.keys.items()},
+        roles={name: actor.role for name, actor in registry.actors.items()},
+        registry_entries=frozenset(registry_entries), origin=origin,
+    )
+    levels: list[bytearray] = [bytearray() for _ in widths]
+    nonces: set[int] = set()
+    last = GENESIS_HASH
+    with _Workers(source, jobs) as workers:
+        for start, stop, range_levels, nonce_hashes in workers.check(plan, ranges):
             before = len(nonces)
             nonces.update(array("q", nonce_hashes))
             if len(nonces) - before != stop - start:
@@ -354,11 +346,6 @@ def _range_bits(size: int, jobs: int) -> int:
     while (1 << (bits + 1)) <= RANGE_MAX and (size >> (bits + 1)) >= 8 * jobs:
         bits += 1
     return bits
-
-
-Range = tuple[int, int, int]
-"""(start, stop, bits): entries start..stop-1, start a multiple of 2**bits, and the tree
-levels 0..bits over them that are complete within the range."""
 
 
 def _ranges(size: int, bits: int, jobs: int) -> list[Range]:
@@ -426,68 +413,256 @@ def _upper_levels(levels: list[bytearray], widths: list[int],
         levels[level] += above
 
 
-def _handback_capacity(size: int) -> int:
-    """Entries the :class:`_Handback` has room for, the head read at ``size``: with room for
-    what a busy log appends before the head is read again."""
-    return size + size // 16 + RANGE_MAX
-
-
 class _Workers:
-    """Worker processes that check ranges of entries, reading them from the database
-    themselves; or, for one job (or a database only this process can open), this process."""
+    """The processes that check the ranges of entries: this one and ``jobs - 1`` forked
+    workers, or this one alone (one job, one range, a database only this process can open,
+    or no memory for the :class:`_Handback`). Each takes the next range number from a shared
+    pipe, so that a worker's share follows its speed; a worker reads its ranges from the
+    database itself, puts their hashes in the hand-back area and reports each range done
+    (or its doubt) through a pipe of its own. Forked once the plan is ready, the workers
+    inherit it: nothing is pickled, no thread is started, and this process checks ranges too
+    instead of waiting for them."""
 
-    def __init__(self, source: _Source, jobs: int, size: int) -> None:
+    def __init__(self, source: _Source, jobs: int) -> None:
         self.source = source
-        self.pool: Any = None
+        self.jobs = jobs
+        self.children: dict[int, int] = {}  # a worker's report pipe (read end) → its pid
+        self.pipes: list[int] = []  # the task pipe's ends this process holds
         self.handback: _Handback | None = None
-        where = source.for_workers() if jobs > 1 else None
-        if where is not None:
-            source.before_fork()
-            canonical.compile_recognisers()
-            try:
-                self.handback = _Handback(_handback_capacity(size))
-            except (OSError, OverflowError, ValueError):  # no memory for it: use the pipe
-                self.handback = None
-            self.cancelled = multiprocessing.get_context("fork").Event()
-            self.pool = fork_pool(jobs, _start_worker, (where, self.cancelled, self.handback))
 
     def __enter__(self) -> _Workers:
         return self
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        if self.pool is not None:
-            if exc_type is not None:
-                # Left early: the workers skip what is still queued. Never Pool.terminate():
-                # it can hang for good when its task thread is blocked feeding a full pipe.
-                self.cancelled.set()
-            try:
-                self.pool.close()
-                self.pool.join()
-            finally:
-                if self.handback is not None:
-                    self.handback.close()
+        children, self.children = self.children, {}
+        for fd, pid in children.items():
+            if exc_type is not None:  # left early (a doubt, Ctrl-C…): the workers stop now
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            os.close(fd)
+        _reap(list(children.values()), wait=exc_type is not None)
+        pipes, self.pipes = self.pipes, []
+        for fd in pipes:
+            os.close(fd)
+        if self.handback is not None:
+            self.handback.close()
+            self.handback = None
 
-    def check(self, plan: _Plan, ranges: list[Range]
-              ) -> Iterator[tuple[int, int, list[bytes], bytes, int]]:
+    def check(self, plan: _Plan, ranges: list[Range]) -> Iterator[RangeResult]:
         """:func:`_check_range` over ``ranges``, results in order."""
         global _source
-        if self.pool is None:
-            _source = self.source
+        where = self.source.for_workers() if self.jobs > 1 and len(ranges) > 1 else None
+        if where is not None:
             try:
+                self.handback = _Handback(ranges[-1][1])
+            except (OSError, OverflowError, ValueError):  # no memory for it: alone
+                where = None
+        _source = self.source
+        try:
+            if where is None:
                 for bounds in ranges:
-                    yield _check_range((plan, *bounds))
-            finally:
-                _source = None
-            return
-        blob = pickle.dumps(plan, pickle.HIGHEST_PROTOCOL)  # once, not once per task
+                    yield _check_range(plan, *bounds)
+            else:
+                yield from self._together(plan, ranges, where)
+        finally:
+            _source = None
+
+    def _together(self, plan: _Plan, ranges: list[Range], where: tuple[str, str]
+                  ) -> Iterator[RangeResult]:
+        assert self.handback is not None
         handback = self.handback
-        for (start, stop, range_levels, nonce_hashes, probe), (_, _, bits) in zip(
-                self.pool.imap(_check_range, [(blob, *bounds) for bounds in ranges]), ranges,
-                strict=True):
-            if range_levels is None:  # (only ever put where there is a hand-back area)
-                assert handback is not None
-                range_levels, nonce_hashes = handback.take(start, stop, bits)
-            yield start, stop, range_levels, nonce_hashes, probe
+        tasks, feed = os.pipe()
+        self.pipes += (tasks, feed)
+        self.source.before_fork()
+        canonical.compile_recognisers()
+        for _ in range(min(self.jobs - 1, len(ranges) - 1)):
+            report, told = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                _work(where, plan, ranges, handback, tasks, told,
+                      close=(feed, report, *self.children))
+            os.close(told)
+            self.children[report] = pid
+        self.pipes.remove(feed)
+        _feed(feed, len(ranges))  # (which closes it, or has a thread close it)
+        mine: dict[int, RangeResult] = {}
+        theirs: set[int] = set()
+        reports = _Reports(self.children, theirs)
+        ahead, taking = 0, True  # the next range to hand on, in order
+        while ahead < len(ranges):
+            if taking:
+                number = _next_task(tasks)
+                if number is None:
+                    taking = False
+                else:
+                    mine[number] = _check_range(plan, *ranges[number])
+            reports.read(wait=not taking)  # once none is left to take: wait for them
+            while ahead in mine or ahead in theirs:
+                if ahead in mine:
+                    yield mine.pop(ahead)
+                else:
+                    start, stop, bits = ranges[ahead]
+                    yield (start, stop, *handback.take(start, stop, bits))
+                ahead += 1
+            if not taking and not reports.busy and ahead < len(ranges):
+                raise _Doubt(f"range {ahead} was never checked")
+
+
+_TASK = struct.Struct("<i")
+"""A range number in the task pipe, and a worker's report: the number of a range it checked,
+:data:`_FINISHED` when there are none left, or :data:`_DOUBTS` and then its doubt in UTF-8."""
+_FINISHED, _DOUBTS = -1, -2
+
+
+def _feed(fd: int, count: int) -> None:
+    """Write the range numbers ``0..count-1`` into the task pipe and close it: at once if
+    they fit in it (up to 16,384 ranges with Linux's 64 KiB pipes, a log of 134 million
+    entries), else the rest from a thread while the processes take them."""
+    numbers = array("i", range(count)).tobytes()
+    room = _pipe_room(fd) // _TASK.size * _TASK.size
+    try:
+        os.write(fd, numbers[:room])  # (the pipe is empty: this much never waits)
+    except OSError:
+        os.close(fd)
+        raise
+    if len(numbers) <= room:
+        os.close(fd)
+        return
+
+    def write_the_rest() -> None:
+        try:
+            view = memoryview(numbers)[room:]
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:  # everyone stopped reading: the audit was left early
+            pass
+        finally:
+            os.close(fd)
+
+    threading.Thread(target=write_the_rest, name="suyuan-audit-tasks", daemon=True).start()
+
+
+def _pipe_room(fd: int) -> int:
+    try:
+        return int(fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ))
+    except (AttributeError, OSError):  # not Linux: POSIX promises PIPE_BUF at least
+        return 512
+
+
+def _next_task(fd: int) -> int | None:
+    """The next range number from the task pipe, or ``None`` once it is empty and closed.
+    (Each read of a number is whole: reads and writes of up to PIPE_BUF bytes are atomic,
+    and every write is of whole numbers.)"""
+    data = os.read(fd, _TASK.size)
+    if not data:
+        return None
+    if len(data) != _TASK.size:
+        raise _Doubt("a torn range number in the task pipe")
+    return int(_TASK.unpack(data)[0])
+
+
+class _Reports:
+    """The parent's side of the workers' report pipes."""
+
+    def __init__(self, children: dict[int, int], done: set[int]) -> None:
+        self.open = dict.fromkeys(children, b"")  # report pipe → bytes not yet understood
+        self.done = done
+        self.poll = select.poll()  # (not select(): a busy server's descriptors pass 1024)
+        for fd in children:
+            self.poll.register(fd, select.POLLIN)
+
+    @property
+    def busy(self) -> bool:
+        """Whether some worker has not said it finished."""
+        return bool(self.open)
+
+    def read(self, *, wait: bool) -> None:
+        """Take in what the workers reported (waiting for something if ``wait``)."""
+        if not self.open:
+            return
+        for fd, _ in self.poll.poll(None if wait else 0):
+            data = os.read(fd, 65536)
+            if not data:
+                raise _Doubt("a worker stopped before it finished")
+            pending = self.open[fd] + data
+            at = 0
+            while at + _TASK.size <= len(pending):
+                (number,) = _TASK.unpack_from(pending, at)
+                at += _TASK.size
+                if number >= 0:
+                    self.done.add(number)
+                elif number == _FINISHED:
+                    del self.open[fd]
+                    self.poll.unregister(fd)
+                    break
+                else:
+                    said = _read_to_end(fd, pending[at:])
+                    raise _Doubt(said.decode("utf-8", "replace") or "a worker doubted")
+            else:
+                self.open[fd] = pending[at:]
+
+
+def _read_to_end(fd: int, data: bytes) -> bytes:
+    while chunk := os.read(fd, 65536):
+        data += chunk
+    return data
+
+
+def _work(where: tuple[str, str], plan: _Plan, ranges: list[Range], handback: _Handback,
+          tasks: int, report: int, *, close: tuple[int, ...]) -> NoReturn:
+    """A forked worker: check ranges from the task pipe until it is empty; never returns."""
+    global _source, _handback
+    code = 1
+    try:
+        # Ctrl-C reaches the whole process group: the parent stops the audit and the workers.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for fd in close:
+            os.close(fd)
+        # What the worker inherited (in a long-lived or busy parent, much) lives as long as
+        # it does: out of its collections, which would otherwise scan it and copy its pages.
+        gc.freeze()
+        _handback = handback
+        kind, target = where
+        if kind == "file":
+            _source = _Source(file=target)
+        else:
+            from suyuan.storage.db import Database
+
+            _source = _Source(db=Database(target))
+        while (number := _next_task(tasks)) is not None:
+            _check_range(plan, *ranges[number])
+            os.write(report, _TASK.pack(number))
+        os.write(report, _TASK.pack(_FINISHED))
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 (whatever it was, the parent hears of it)
+        with suppress(BaseException):
+            said = str(exc) if isinstance(exc, _Doubt) else f"a worker failed: {exc!r}"
+            os.write(report, _TASK.pack(_DOUBTS) + said.encode("utf-8", "replace")[:4000])
+    finally:
+        os._exit(code)
+
+
+def _ignore_interrupts() -> None:
+    """In a pool worker of the reference pass: Ctrl-C reaches the whole process group; the
+    parent stops the audit, while a worker killed mid-task would leave the pool waiting for
+    its result for ever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _reap(pids: list[int], *, wait: bool) -> None:
+    """Collect the exit of workers: at once if ``wait`` (they were killed), else those gone
+    already, and the rest from a thread, as they finish exiting (which takes a process that
+    inherited a large parent's memory several milliseconds)."""
+    left = []
+    for pid in pids:
+        try:
+            if os.waitpid(pid, 0 if wait else os.WNOHANG)[0] == 0:
+                left.append(pid)
+        except ChildProcessError:
+            pass
+    if left:
+        threading.Thread(target=_reap, args=(left,), kwargs={"wait": True},
+                         name="suyuan-audit-reap", daemon=True).start()
 
 
 def _is_shared(db: Database) -> bool:
@@ -500,69 +675,34 @@ def _is_shared(db: Database) -> bool:
     return bool(name) and name != ":memory:" and not name.startswith("file:")
 
 
-_cancelled: Any = None  # a worker's view of _Workers.cancelled
-_handback: _Handback | None = None  # and of _Workers.handback
+_handback: _Handback | None = None  # a worker's view of _Workers.handback
 
 
-def _ignore_interrupts() -> None:
-    """In a pool worker: Ctrl-C reaches the whole process group; the parent stops the audit
-    (and tells the workers to skip what is queued), while a worker killed mid-task would
-    leave the pool waiting for its result for ever."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+Range = tuple[int, int, int]
+"""(start, stop, bits): entries start..stop-1, start a multiple of 2**bits, and the tree
+levels 0..bits over them that are complete within the range."""
+
+RangeResult = tuple[int, int, "list[bytes]", bytes]
+"""(start, stop, tree levels, nonce hashes) of a range (in a worker, the levels and nonce
+hashes go into the :class:`_Handback`)."""
 
 
-def _start_worker(where: tuple[str, str], cancelled: Any, handback: _Handback | None) -> None:
-    global _source, _cancelled, _handback
-    _ignore_interrupts()
-    # What the worker inherited (in a long-lived or busy parent, much) lives as long as it
-    # does: out of its collections, which would otherwise scan it and copy its pages.
-    gc.freeze()
-    _cancelled, _handback = cancelled, handback
-    kind, target = where
-    if kind == "file":
-        _source = _Source(file=target)
-    else:
-        from suyuan.storage.db import Database
-
-        _source = _Source(db=Database(target))
-    with _source.reading():  # connect now, while the parent prepares the plan
-        pass
-
-
-_plans = Unpickled()
-
-
-def _plan_of(plan: _Plan | bytes) -> _Plan:
-    return plan if isinstance(plan, _Plan) else cast(_Plan, _plans(plan))
-
-
-RangeTask = tuple[Any, int, int, int]
-"""(plan, or the plan pickled; start; stop; bits): see :data:`Range`."""
-
-RangeResult = tuple[int, int, "list[bytes] | None", "bytes | None", int]
-"""(start, stop, tree levels, nonce hashes, hash probe) of a range; in a worker, levels and
-nonce hashes are ``None`` when they were put in the :class:`_Handback`."""
-
-
-def _check_range(task: RangeTask) -> RangeResult:
+def _check_range(plan: _Plan, start: int, stop: int, bits: int) -> RangeResult:
     """:func:`_check_range_or_raise`, where anything unforeseen is only a doubt too."""
-    if _cancelled is not None and _cancelled.is_set():
-        raise _Doubt("cancelled")
     try:
-        return _check_range_or_raise(task)
+        return _check_range_or_raise(plan, start, stop, bits)
     except _Doubt:
         raise
     except Exception as exc:  # e.g. a database error: the reference pass will say
-        raise _Doubt(f"entries {task[1]}..{task[2] - 1}: {exc!r}") from None
+        raise _Doubt(f"entries {start}..{stop - 1}: {exc!r}") from None
 
 
-def _check_range_or_raise(task: RangeTask) -> RangeResult:
+def _check_range_or_raise(plan: _Plan, start: int, stop: int, bits: int) -> RangeResult:
     """Check entries ``start..stop-1`` and the tree nodes over them, as the reference pass
     would (signature, key state as of each entry, canonical form, hash chain, stored columns);
-    return (start, stop, node hashes per level, nonce hashes, hash probe), where in a worker
-    the hashes are ``None`` when they went into the :class:`_Handback`. Raises
-    :class:`_Doubt` at the first thing it does not vouch for."""
-    plan, start, stop, bits = _plan_of(task[0]), task[1], task[2], task[3]
+    return (start, stop, node hashes per level, nonce hashes), which in a worker go into the
+    :class:`_Handback` instead. Raises :class:`_Doubt` at the first thing it does not vouch
+    for."""
     assert _source is not None
     with _source.reading() as query:
         rows = plain.entry_rows(query, max(start - 1, 0), stop)
@@ -590,9 +730,11 @@ def _check_range_or_raise(task: RangeTask) -> RangeResult:
         if len(found) != len(blob) // 32 or b"".join(map(bytes, found)) != blob:
             raise _Doubt(f"nodes at level {level} over entries {start}..{stop - 1}")
     nonce_hashes = nonces.tobytes()
-    if _handback is not None and _handback.put(start, levels, nonce_hashes):
-        return start, stop, None, None, hash(_PROBE)
-    return start, stop, [bytes(blob) for blob in levels], nonce_hashes, hash(_PROBE)
+    if _handback is not None:
+        if not _handback.put(start, levels, nonce_hashes):
+            raise _Doubt(f"entries {start}..{stop - 1} do not fit the hand-back area")
+        return start, stop, [], b""
+    return start, stop, [bytes(blob) for blob in levels], nonce_hashes
 
 
 _Context = tuple[bytes, int, "int | None", bool]

@@ -103,7 +103,7 @@ def reason_of(error: Exception) -> str:
 
 
 class Unpickled:
-    """What is handed to a worker with each of many tasks (a key table, an audit plan),
+    """What is handed to a worker with each of many tasks (a key table),
     pickled once by the parent and unpickled once per worker."""
 
     def __init__(self) -> None:
@@ -198,8 +198,8 @@ def sqlite_keys(url: str) -> Keys | None:
 
 def fork_pool(jobs: int, initializer: Callable[..., None], initargs: tuple[Any, ...] = ()
               ) -> multiprocessing.pool.Pool:
-    """A pool of ``jobs`` forked workers, for the import and the audit: the standard
-    library's, less one wake-up (see :func:`_pool_class`)."""
+    """A pool of ``jobs`` forked workers, for the import and the audit's reference pass: the
+    standard library's, less one wake-up (see :func:`_pool_class`)."""
     import multiprocessing  # (loaded when a command starts workers, not at every start)
 
     return _pool_class()(jobs, initializer, initargs, context=multiprocessing.get_context("fork"))

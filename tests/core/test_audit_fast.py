@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -93,21 +94,26 @@ def log(database: Database, tmp_path: Path) -> LedgerWorld:
     return build(database, tmp_path)
 
 
-@pytest.fixture(params=["256-entry ranges", "tiny ranges", "tiny ranges, some piped",
-                        "tiny ranges, all piped"])
+@pytest.fixture(params=["256-entry ranges", "tiny ranges", "tiny ranges, fed by a thread",
+                        "tiny ranges, no hand-back area"])
 def range_sizes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The ranges the workers get: as in production, or from 4 entries down to 1, so that
+    """The ranges the processes get: as in production, or from 4 entries down to 1, so that
     these logs are cut into many ranges, several tree levels above them and a tail of small
-    ones; with the workers' shared hand-back area too small for the log (as when it grew
-    while the audit started), so that the later ranges come back through the pool's pipe;
-    and with no hand-back area at all (a mapping of more than the machine can address)."""
+    ones; with a task pipe that holds only two range numbers, so that the rest are written
+    from a thread while the processes take them (as for a log of more than 134 million
+    entries); and with no hand-back area (a mapping of more than the machine can give), so
+    that this process checks every range alone."""
     if request.param != "256-entry ranges":
         monkeypatch.setattr(audit, "RANGE_MIN", 4)
-    if request.param.endswith("some piped"):
-        monkeypatch.setattr(audit, "_handback_capacity", lambda size: size // 3)
-    if request.param.endswith("all piped"):
-        monkeypatch.setattr(audit, "_handback_capacity", lambda size: 1 << 62)
+    if request.param.endswith("fed by a thread"):
+        monkeypatch.setattr(audit, "_pipe_room", lambda fd: 2 * audit._TASK.size)
+    if request.param.endswith("no hand-back area"):
+        monkeypatch.setattr(audit._Handback, "__init__", _no_memory)
     return request.param
+
+
+def _no_memory(*_: object) -> None:
+    raise OSError(12, "Cannot allocate memory")
 
 
 @pytest.mark.parametrize("capacity", [0, 1, 5, 64, 100, 255, 256, 700])
@@ -154,13 +160,123 @@ def test_the_fast_pass_alone_passes_a_sound_log_and_agrees_with_the_reference(
     report = audit.audit(log.db, jobs=jobs, progress=lambda done, _: seen.append(done))
     assert report == reference
     assert seen == sorted(seen) and seen[-1] == SIZE
-    ranges = len(audit._ranges(SIZE, audit._range_bits(SIZE, jobs), jobs))
-    if jobs == 1 or range_sizes.endswith("all piped"):
-        assert not taken  # one process, or no area: nothing handed back through it
-    elif range_sizes.endswith("some piped"):
-        assert 0 < len(taken) < ranges
-    else:
-        assert len(taken) == ranges
+    if jobs == 1 or range_sizes.endswith("no hand-back area"):
+        assert not taken  # this process alone: nothing handed back by a worker
+
+
+def _parent_slowed(monkeypatch: pytest.MonkeyPatch, *, in_worker: Callable[[], None] = lambda: None
+                   ) -> list[int]:
+    """Make this process take 50 ms over each range it checks, so that the forked worker
+    checks most of them; ``in_worker`` runs in the worker before each of its ranges. Returns
+    the list of ranges (their starts) this process checked."""
+    parent, mine = os.getpid(), []
+    check = audit._check_range_or_raise
+
+    def slowed(plan, start, stop, bits):  # type: ignore[no-untyped-def]
+        if os.getpid() == parent:
+            mine.append(start)
+            time.sleep(0.05)
+        else:
+            in_worker()
+        return check(plan, start, stop, bits)
+
+    monkeypatch.setattr(audit, "_check_range_or_raise", slowed)
+    monkeypatch.setattr(audit, "RANGE_MIN", 16)
+    return mine
+
+
+def _fast_pass(database: Database, jobs: int = 2) -> audit.AuditReport:
+    return audit._fast_audit(audit._Source(db=database), jobs, audit._Monotonic(None), None)
+
+
+def test_the_worker_checks_what_this_process_does_not_and_hands_it_back(
+        log: LedgerWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With this process slowed down, the worker takes range after range from the task pipe
+    and hands each back; every range is checked once, by one of the two."""
+    reference = audit._reference_audit(log.db, 1, None, None)
+    mine = _parent_slowed(monkeypatch)
+    theirs: list[int] = []
+    take = audit._Handback.take
+    monkeypatch.setattr(audit._Handback, "take",
+                        lambda self, start, *rest: theirs.append(start) or take(self, start, *rest))
+    assert _fast_pass(log.db) == reference
+    starts = [start for start, _, _ in audit._ranges(SIZE, audit._range_bits(SIZE, 2), 2)]
+    assert sorted(mine + theirs) == starts
+    assert len(theirs) > len(mine) >= 1
+
+
+def _exits() -> None:
+    os._exit(3)
+
+
+def _is_killed() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _raises() -> None:
+    raise RuntimeError("disk on fire")
+
+
+@pytest.mark.parametrize(("in_worker", "said"), [
+    (_exits, "a worker stopped before it finished"),
+    (_is_killed, "a worker stopped before it finished"),
+    (_raises, r"entries \d+\.\.\d+: RuntimeError\('disk on fire'\)"),
+], ids=["exits", "killed", "raises"])
+def test_a_worker_that_stops_or_fails_is_a_doubt_and_the_reference_pass_decides(
+        log: LedgerWorld, monkeypatch: pytest.MonkeyPatch, in_worker: Callable[[], None],
+        said: str) -> None:
+    reference = audit._reference_audit(log.db, 1, None, None)
+    _parent_slowed(monkeypatch, in_worker=in_worker)
+    with pytest.raises(audit._Doubt, match=said):
+        _fast_pass(log.db)
+    assert audit.audit(log.db, jobs=2) == reference  # through the reference pass
+
+
+def test_left_early_the_workers_are_stopped_and_collected(
+        log: LedgerWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A doubt (or Ctrl-C) in this process while a worker is still busy: the worker is
+    stopped and its exit collected at once, not left to run out its ranges."""
+    forked: list[int] = []
+    fork = os.fork
+
+    def recorded() -> int:
+        pid = fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recorded)
+    _parent_slowed(monkeypatch, in_worker=lambda: time.sleep(30))
+
+    def progress(done: int, total: int) -> None:
+        raise RuntimeError("the caller gave up")
+
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="the caller gave up"):
+        audit._fast_audit(audit._Source(db=log.db), 2, audit._Monotonic(progress), None)
+    assert time.monotonic() - started < 10
+    assert len(forked) == 1
+    with pytest.raises(ChildProcessError):  # collected already
+        os.waitpid(forked[0], os.WNOHANG)
+    with pytest.raises(ProcessLookupError):
+        os.kill(forked[0], 0)
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 1000, 20000])
+def test_the_task_pipe_gives_each_range_number_once_then_ends(
+        count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Written at once when they fit, by a thread when they do not (the pipe here holds 12
+    bytes of them): either way every number comes out once, in order, then the end."""
+    monkeypatch.setattr(audit, "_pipe_room", lambda fd: 12)
+    tasks, feed = os.pipe()
+    try:
+        audit._feed(feed, count)
+        taken = []
+        while (number := audit._next_task(tasks)) is not None:
+            taken.append(number)
+    finally:
+        os.close(tasks)
+    assert taken == list(range(count))
 
 
 def test_a_policy_is_checked_by_the_fast_pass_too(log: LedgerWorld, fast_only: None) -> None:
