@@ -440,7 +440,7 @@ class _Workers:
                 with suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             os.close(fd)
-        _reap(list(children.values()), wait=exc_type is not None)
+        _reap(list(children.values()))
         pipes, self.pipes = self.pipes, []
         for fd in pipes:
             os.close(fd)
@@ -474,7 +474,7 @@ class _Workers:
         tasks, feed = os.pipe()
         self.pipes += (tasks, feed)
         self.source.before_fork()
-        canonical.compile_recognisers()
+        canonical.compile_recognisers("entry")  # (what _check_entries reads leaves with)
         for _ in range(min(self.jobs - 1, len(ranges) - 1)):
             report, told = os.pipe()
             pid = os.fork()
@@ -649,20 +649,11 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _reap(pids: list[int], *, wait: bool) -> None:
-    """Collect the exit of workers: at once if ``wait`` (they were killed), else those gone
-    already, and the rest from a thread, as they finish exiting (which takes a process that
-    inherited a large parent's memory several milliseconds)."""
-    left = []
+def _reap(pids: list[int]) -> None:
+    """Collect the exit of workers (which have said they finished, or were killed)."""
     for pid in pids:
-        try:
-            if os.waitpid(pid, 0 if wait else os.WNOHANG)[0] == 0:
-                left.append(pid)
-        except ChildProcessError:
-            pass
-    if left:
-        threading.Thread(target=_reap, args=(left,), kwargs={"wait": True},
-                         name="suyuan-audit-reap", daemon=True).start()
+        with suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def _is_shared(db: Database) -> bool:

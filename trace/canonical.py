@@ -322,10 +322,11 @@ bytes they are in the leaf, followed by the statement's :data:`StatementParts` (
 :func:`entry_parts` has checked equals the entry's)."""
 
 
-def compile_recognisers() -> None:
-    """Compile the patterns of the functions below now: before forking worker processes that
-    use them, so that each need not compile them again."""
-    for kind in ("statement", "line", "entry"):
+def compile_recognisers(*kinds: str) -> None:
+    """Compile the patterns of the functions below now (of ``kinds``: "statement", "line",
+    "entry"; all by default): before forking worker processes that use them, so that each
+    need not compile them again."""
+    for kind in kinds or ("statement", "line", "entry"):
         _patterns(kind)
 
 
