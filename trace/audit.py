@@ -679,13 +679,23 @@ hashes go into the :class:`_Handback`)."""
 
 
 def _check_range(plan: _Plan, start: int, stop: int, bits: int) -> RangeResult:
-    """:func:`_check_range_or_raise`, where anything unforeseen is only a doubt too."""
+    """:func:`_check_range_or_raise`, where anything unforeseen is only a doubt too.
+
+    The cyclic garbage collector waits meanwhile: a range's rows (thousands of tuples that
+    live until it is done) would set it off again and again, each time scanning what
+    survived, and now and then everything the process holds (in a large caller, much);
+    what a range makes is freed as it goes by reference counting."""
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return _check_range_or_raise(plan, start, stop, bits)
     except _Doubt:
         raise
     except Exception as exc:  # e.g. a database error: the reference pass will say
         raise _Doubt(f"entries {start}..{stop - 1}: {exc!r}") from None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _check_range_or_raise(plan: _Plan, start: int, stop: int, bits: int) -> RangeResult:

@@ -9,6 +9,7 @@ keys), checkpoints and a witness cosignature; on a real SQLite file and on Postg
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -260,6 +261,34 @@ def test_left_early_the_workers_are_stopped_and_collected(
         os.waitpid(forked[0], os.WNOHANG)
     with pytest.raises(ProcessLookupError):
         os.kill(forked[0], 0)
+
+
+@pytest.mark.parametrize("outcome", ["checked", "doubted", "failed"])
+@pytest.mark.parametrize("collecting", [True, False])
+def test_the_collector_waits_during_a_range_and_is_as_it_was_after(
+        outcome: str, collecting: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+
+    def check(*_: object) -> audit.RangeResult:
+        seen.append(gc.isenabled())
+        if outcome == "doubted":
+            raise audit._Doubt("no")
+        if outcome == "failed":
+            raise OSError("disk")
+        return 0, 1, [], b""
+
+    monkeypatch.setattr(audit, "_check_range_or_raise", check)
+    was = gc.isenabled()
+    (gc.enable if collecting else gc.disable)()
+    try:
+        if outcome == "checked":
+            audit._check_range(None, 0, 1, 0)  # type: ignore[arg-type]
+        else:
+            with pytest.raises(audit._Doubt):
+                audit._check_range(None, 0, 1, 0)  # type: ignore[arg-type]
+        assert seen == [False] and gc.isenabled() is collecting
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 1000, 20000])
