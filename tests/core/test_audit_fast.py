@@ -147,7 +147,7 @@ def _refuse(*_: object) -> None:
     raise AssertionError("the reference pass ran on a sound log")
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("jobs", [1, 2, 3])
 def test_the_fast_pass_alone_passes_a_sound_log_and_agrees_with_the_reference(
         log: LedgerWorld, jobs: int, range_sizes: str, monkeypatch: pytest.MonkeyPatch) -> None:
     reference = audit._reference_audit(log.db, 1, None, None)
