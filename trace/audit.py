@@ -262,11 +262,15 @@ class _Source:
 
     def before_fork(self) -> None:
         """Neither SQLite nor the driver may see a connection carried across fork: close
-        ours (it is opened again when next used)."""
-        if self.file is not None:
-            self.file.close()
+        ours (it is opened again when next used). The database layer's first, while the
+        read-only file connection still reads the file: the last connection to close a
+        file in WAL mode copies the log back into it (a write and a sync, 50 ms here, after
+        the caller's own writes), which an audit has no business doing; a read-only one
+        cannot, so nothing is written."""
         if self.db is not None and self.db.is_sqlite:
             self.db.engine.dispose()
+        if self.file is not None:
+            self.file.close()
 
     def close(self) -> None:
         if self.file is not None:

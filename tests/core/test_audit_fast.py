@@ -291,6 +291,24 @@ def test_the_collector_waits_during_a_range_and_is_as_it_was_after(
         (gc.enable if was else gc.disable)()
 
 
+def test_an_audit_after_the_callers_own_writes_writes_nothing(
+        sqlite_log: tuple[LedgerWorld, Path]) -> None:
+    """The caller has just written through its database layer (its connection is still open,
+    the write still in the WAL): the audit closes that connection before its workers fork,
+    and the last connection to close a file in WAL mode copies the WAL back into it. The
+    audit's own read-only connection is open meanwhile and closes last, so neither file
+    changes."""
+    world, path = sqlite_log
+    with world.db.writer() as session, session.begin():
+        session.execute(text("CREATE TABLE scratch (x)"))
+        session.execute(text("DROP TABLE scratch"))
+    wal = path.with_name(path.name + "-wal")
+    before = path.read_bytes(), wal.read_bytes()
+    assert before[1], "the write is not in the WAL: this test would prove nothing"
+    assert audit.audit(world.db, jobs=2).size == SIZE
+    assert (path.read_bytes(), wal.read_bytes()) == before
+
+
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 1000, 20000])
 def test_the_task_pipe_gives_each_range_number_once_then_ends(
         count: int, monkeypatch: pytest.MonkeyPatch) -> None:
