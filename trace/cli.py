@@ -706,7 +706,8 @@ def verify_proof(proof_file: Any, policy_file: Any, leaf_file: Any, as_json: boo
 
 
 @cli.command()
-@click.option("--jobs", type=click.IntRange(1, 256), help="Worker processes (default: cores).")
+@click.option("--jobs", type=click.IntRange(1, 256),
+              help="Processes that check entries, this one included (default: cores).")
 @click.option("--policy", "policy_file", type=click.File("r", encoding="utf-8"),
               help="A tlog-policy you trust: the database's log and witness keys must be its.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"ok": …, "size": …, …}.')
@@ -723,7 +724,7 @@ def verify(settings: Settings, jobs: int | None, policy_file: Any, as_json: bool
             trusted = note.parse_policy(policy_file.read())
         except (SuyuanError, ValueError) as exc:
             raise Failed(f"policy: {exc}") from exc
-    from suyuan import audit  # multiprocessing and friends: only for verify
+    from suyuan import audit  # (its worker processes and friends: only for verify)
 
     started = time.perf_counter()
     path = plain.sqlite_path(settings.url)
