@@ -481,7 +481,12 @@ class _Workers:
         canonical.compile_recognisers("entry")  # (what _check_entries reads leaves with)
         for _ in range(min(self.jobs - 1, len(ranges) - 1)):
             report, told = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # (no more processes, say: the fast pass steps aside)
+                os.close(report)
+                os.close(told)
+                raise
             if pid == 0:
                 _work(where, plan, ranges, handback, tasks, told,
                       close=(feed, report, *self.children))

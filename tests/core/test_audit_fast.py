@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -307,6 +308,43 @@ def test_an_audit_after_the_callers_own_writes_writes_nothing(
     assert before[1], "the write is not in the WAL: this test would prove nothing"
     assert audit.audit(world.db, jobs=2).size == SIZE
     assert (path.read_bytes(), wal.read_bytes()) == before
+
+
+def test_when_a_worker_cannot_be_forked_nothing_is_left_open(
+        log: LedgerWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second of three workers cannot be forked: the error comes out (the fast pass
+    steps aside), the first worker is stopped, and no pipe is left open."""
+    forked: list[int] = []
+    fork = os.fork
+
+    def fork_once() -> int:
+        if forked:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        pid = fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    pipes_before = _open_pipes()
+    monkeypatch.setattr(os, "fork", fork_once)
+    with pytest.raises(BlockingIOError):
+        _fast_pass(log.db, jobs=3)
+    monkeypatch.undo()
+    assert len(forked) == 1
+    with pytest.raises(ChildProcessError):  # collected
+        os.waitpid(forked[0], os.WNOHANG)
+    assert _open_pipes() == pipes_before
+
+
+def _open_pipes() -> set[str]:
+    """The pipes this process holds open (by their inode: a number may be reused)."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with suppress(OSError):  # (the listing's own descriptor is gone already)
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("pipe:"):
+                found.add(target)
+    return found
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 1000, 20000])
