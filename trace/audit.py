@@ -424,33 +424,43 @@ class _Workers:
     pipe, so that a worker's share follows its speed; a worker reads its ranges from the
     database itself, puts their hashes in the hand-back area and reports each range done
     (or its doubt) through a pipe of its own. Forked once the plan is ready, the workers
-    inherit it: nothing is pickled, no thread is started, and this process checks ranges too
-    instead of waiting for them."""
+    inherit it: nothing is pickled, no thread is started (but for a log of more than 134
+    million entries, see :func:`_feed`), and this process checks ranges too instead of
+    waiting for them."""
 
     def __init__(self, source: _Source, jobs: int) -> None:
         self.source = source
         self.jobs = jobs
         self.children: dict[int, int] = {}  # a worker's report pipe (read end) → its pid
         self.pipes: list[int] = []  # the task pipe's ends this process holds
+        self.feeder: threading.Thread | None = None  # see _feed
         self.handback: _Handback | None = None
 
     def __enter__(self) -> _Workers:
         return self
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        children, self.children = self.children, {}
-        for fd, pid in children.items():
+        # (Ctrl-C waits meanwhile: a second one would leave workers running, or unreaped)
+        with _interrupts_held():
+            children, self.children = self.children, {}
+            pipes, self.pipes = self.pipes, []
             if exc_type is not None:  # left early (a doubt, Ctrl-C…): the workers stop now
-                with suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            os.close(fd)
-        _reap(list(children.values()))
-        pipes, self.pipes = self.pipes, []
-        for fd in pipes:
-            os.close(fd)
-        if self.handback is not None:
-            self.handback.close()
-            self.handback = None
+                for pid in children.values():
+                    with suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            for fd in children:
+                os.close(fd)
+            _reap(list(children.values()))
+            if self.feeder is not None:  # let it write the rest (nobody reads it) and end
+                if pipes:
+                    _read_to_end(pipes[0], b"")
+                self.feeder.join()
+                self.feeder = None
+            for fd in pipes:
+                os.close(fd)
+            if self.handback is not None:
+                self.handback.close()
+                self.handback = None
 
     def check(self, plan: _Plan, ranges: list[Range]) -> Iterator[RangeResult]:
         """:func:`_check_range` over ``ranges``, results in order."""
@@ -479,21 +489,28 @@ class _Workers:
         self.pipes += (tasks, feed)
         self.source.before_fork()
         canonical.compile_recognisers("entry")  # (what _check_entries reads leaves with)
-        for _ in range(min(self.jobs - 1, len(ranges) - 1)):
-            report, told = os.pipe()
-            try:
-                pid = os.fork()
-            except OSError:  # (no more processes, say: the fast pass steps aside)
-                os.close(report)
+        # Ctrl-C waits until every worker is known (so that it is stopped) and the task pipe
+        # is fed; a worker never sees it (a fork does not pass on a signal held).
+        with _interrupts_held():
+            for _ in range(min(self.jobs - 1, len(ranges) - 1)):
+                report, told = os.pipe()
+                try:
+                    pid = os.fork()
+                except OSError:  # (no more processes, say: the fast pass steps aside)
+                    os.close(report)
+                    os.close(told)
+                    raise
+                if pid == 0:
+                    try:
+                        _work(where, plan, ranges, handback, tasks, told,
+                              close=(feed, report, *self.children))
+                    finally:
+                        os._exit(1)
                 os.close(told)
-                raise
-            if pid == 0:
-                _work(where, plan, ranges, handback, tasks, told,
-                      close=(feed, report, *self.children))
-            os.close(told)
-            self.children[report] = pid
-        self.pipes.remove(feed)
-        _feed(feed, len(ranges))  # (which closes it, or has a thread close it)
+                self.children[report] = pid
+            self.feeder = _feed(feed, len(ranges))
+            self.pipes.remove(feed)
+            os.close(feed)
         mine: dict[int, RangeResult] = {}
         theirs: set[int] = set()
         reports = _Reports(self.children, theirs)
@@ -523,32 +540,51 @@ _TASK = struct.Struct("<i")
 _FINISHED, _DOUBTS = -1, -2
 
 
-def _feed(fd: int, count: int) -> None:
-    """Write the range numbers ``0..count-1`` into the task pipe and close it: at once if
-    they fit in it (up to 16,384 ranges with Linux's 64 KiB pipes, a log of 134 million
-    entries), else the rest from a thread while the processes take them."""
+def _feed(fd: int, count: int) -> threading.Thread | None:
+    """Write the range numbers ``0..count-1`` into the task pipe: at once if they fit in it
+    (up to 16,384 ranges with Linux's 64 KiB pipes, a log of 134 million entries), else the
+    rest from a thread, returned, on a descriptor of its own that it closes when it is done
+    (the caller closes ``fd``). Every write is of whole numbers, and of at most PIPE_BUF
+    bytes, so never interleaved: each 4-byte read takes one whole number."""
     numbers = array("i", range(count)).tobytes()
     room = _pipe_room(fd) // _TASK.size * _TASK.size
-    try:
-        os.write(fd, numbers[:room])  # (the pipe is empty: this much never waits)
-    except OSError:
-        os.close(fd)
-        raise
+    for at in range(0, min(room, len(numbers)), _CHUNK):  # (the pipe is empty: no wait)
+        os.write(fd, numbers[at : min(at + _CHUNK, room)])
     if len(numbers) <= room:
-        os.close(fd)
-        return
+        return None
+    own = os.dup(fd)
 
     def write_the_rest() -> None:
         try:
-            view = memoryview(numbers)[room:]
-            while view:
-                view = view[os.write(fd, view):]
-        except OSError:  # everyone stopped reading: the audit was left early
+            view = memoryview(numbers)
+            for at in range(room, len(numbers), _CHUNK):
+                os.write(own, view[at : at + _CHUNK])
+        except OSError:  # (nobody reads any more: only when the audit was left early)
             pass
         finally:
-            os.close(fd)
+            os.close(own)
 
-    threading.Thread(target=write_the_rest, name="suyuan-audit-tasks", daemon=True).start()
+    feeder = threading.Thread(target=write_the_rest, name="suyuan-audit-tasks", daemon=True)
+    try:
+        feeder.start()
+    except BaseException:
+        os.close(own)
+        raise
+    return feeder
+
+
+_CHUNK = select.PIPE_BUF // _TASK.size * _TASK.size
+"""Bytes per write to the task pipe: whole numbers, atomic (POSIX: up to PIPE_BUF)."""
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold SIGINT (Ctrl-C) for this thread until the end of the block, then let it in."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _pipe_room(fd: int) -> int:
@@ -559,9 +595,8 @@ def _pipe_room(fd: int) -> int:
 
 
 def _next_task(fd: int) -> int | None:
-    """The next range number from the task pipe, or ``None`` once it is empty and closed.
-    (Each read of a number is whole: reads and writes of up to PIPE_BUF bytes are atomic,
-    and every write is of whole numbers.)"""
+    """The next range number from the task pipe, or ``None`` once it is empty and closed
+    (see :func:`_feed`)."""
     data = os.read(fd, _TASK.size)
     if not data:
         return None
@@ -625,6 +660,7 @@ def _work(where: tuple[str, str], plan: _Plan, ranges: list[Range], handback: _H
     try:
         # Ctrl-C reaches the whole process group: the parent stops the audit and the workers.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # (held at the fork)
         for fd in close:
             os.close(fd)
         # What the worker inherited (in a long-lived or busy parent, much) lives as long as
@@ -695,8 +731,8 @@ def _check_range(plan: _Plan, start: int, stop: int, bits: int) -> RangeResult:
     survived, and now and then everything the process holds (in a large caller, much);
     what a range makes is freed as it goes by reference counting."""
     collecting = gc.isenabled()
-    gc.disable()
     try:
+        gc.disable()
         return _check_range_or_raise(plan, start, stop, bits)
     except _Doubt:
         raise

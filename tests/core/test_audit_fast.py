@@ -15,6 +15,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -26,7 +27,7 @@ from sqlalchemy import text
 from suyuan import audit, canonical, crypto, ledger, note, witness
 from suyuan.errors import VerificationError
 from suyuan.model import SignedStatement, format_time, parse_signed_statement, utcnow
-from suyuan.storage import repo
+from suyuan.storage import plain, repo
 from suyuan.storage.db import Database
 from tests.core.test_tamper import attacker, flip, flip_column, get_leaf, set_leaf
 from tests.helpers import (
@@ -166,20 +167,25 @@ def test_the_fast_pass_alone_passes_a_sound_log_and_agrees_with_the_reference(
         assert not taken  # this process alone: nothing handed back by a worker
 
 
-def _parent_slowed(monkeypatch: pytest.MonkeyPatch, *, in_worker: Callable[[], None] = lambda: None
-                   ) -> list[int]:
-    """Make this process take 50 ms over each range it checks, so that the forked worker
-    checks most of them; ``in_worker`` runs in the worker before each of its ranges. Returns
-    the list of ranges (their starts) this process checked."""
+def _parent_slowed(monkeypatch: pytest.MonkeyPatch, marker: Path, *,
+                   in_worker: Callable[[int], None] = lambda start: None) -> list[int]:
+    """Make this process wait (up to a minute) until the forked worker has begun a range,
+    then take 50 ms over each range it checks, so that the worker checks most of them;
+    ``in_worker(start)`` runs in the worker before each of its ranges. Returns the starts
+    of the ranges this process checked."""
     parent, mine = os.getpid(), []
     check = audit._check_range_or_raise
 
     def slowed(plan, start, stop, bits):  # type: ignore[no-untyped-def]
         if os.getpid() == parent:
             mine.append(start)
+            deadline = time.monotonic() + 60
+            while not marker.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
             time.sleep(0.05)
         else:
-            in_worker()
+            marker.touch()
+            in_worker(start)
         return check(plan, start, stop, bits)
 
     monkeypatch.setattr(audit, "_check_range_or_raise", slowed)
@@ -187,16 +193,23 @@ def _parent_slowed(monkeypatch: pytest.MonkeyPatch, *, in_worker: Callable[[], N
     return mine
 
 
-def _fast_pass(database: Database, jobs: int = 2) -> audit.AuditReport:
-    return audit._fast_audit(audit._Source(db=database), jobs, audit._Monotonic(None), None)
+def _fast_pass(database: Database, jobs: int = 2,
+               progress: audit.Progress | None = None) -> audit.AuditReport:
+    """The fast pass alone, reading as :func:`audit.audit` does (a SQLite file directly)."""
+    path = plain.sqlite_path(database.url) if database.is_sqlite else None
+    source = audit._Source(file=path, db=database)
+    try:
+        return audit._fast_audit(source, jobs, audit._Monotonic(progress), None)
+    finally:
+        source.close()
 
 
 def test_the_worker_checks_what_this_process_does_not_and_hands_it_back(
-        log: LedgerWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+        log: LedgerWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """With this process slowed down, the worker takes range after range from the task pipe
     and hands each back; every range is checked once, by one of the two."""
     reference = audit._reference_audit(log.db, 1, None, None)
-    mine = _parent_slowed(monkeypatch)
+    mine = _parent_slowed(monkeypatch, tmp_path / "worker-began")
     theirs: list[int] = []
     take = audit._Handback.take
     monkeypatch.setattr(audit._Handback, "take",
@@ -207,15 +220,15 @@ def test_the_worker_checks_what_this_process_does_not_and_hands_it_back(
     assert len(theirs) > len(mine) >= 1
 
 
-def _exits() -> None:
+def _exits(start: int) -> None:
     os._exit(3)
 
 
-def _is_killed() -> None:
+def _is_killed(start: int) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _raises() -> None:
+def _raises(start: int) -> None:
     raise RuntimeError("disk on fire")
 
 
@@ -225,17 +238,17 @@ def _raises() -> None:
     (_raises, r"entries \d+\.\.\d+: RuntimeError\('disk on fire'\)"),
 ], ids=["exits", "killed", "raises"])
 def test_a_worker_that_stops_or_fails_is_a_doubt_and_the_reference_pass_decides(
-        log: LedgerWorld, monkeypatch: pytest.MonkeyPatch, in_worker: Callable[[], None],
-        said: str) -> None:
+        log: LedgerWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        in_worker: Callable[[int], None], said: str) -> None:
     reference = audit._reference_audit(log.db, 1, None, None)
-    _parent_slowed(monkeypatch, in_worker=in_worker)
+    _parent_slowed(monkeypatch, tmp_path / "worker-began", in_worker=in_worker)
     with pytest.raises(audit._Doubt, match=said):
         _fast_pass(log.db)
     assert audit.audit(log.db, jobs=2) == reference  # through the reference pass
 
 
 def test_left_early_the_workers_are_stopped_and_collected(
-        log: LedgerWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+        log: LedgerWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A doubt (or Ctrl-C) in this process while a worker is still busy: the worker is
     stopped and its exit collected at once, not left to run out its ranges."""
     forked: list[int] = []
@@ -248,20 +261,21 @@ def test_left_early_the_workers_are_stopped_and_collected(
         return pid
 
     monkeypatch.setattr(os, "fork", recorded)
-    _parent_slowed(monkeypatch, in_worker=lambda: time.sleep(30))
+    # The worker's ranges after entry 0 take it 30 s each: it is busy when this process,
+    # with range 0 in hand, leaves.
+    _parent_slowed(monkeypatch, tmp_path / "worker-began",
+                   in_worker=lambda start: time.sleep(30) if start else None)
 
     def progress(done: int, total: int) -> None:
         raise RuntimeError("the caller gave up")
 
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="the caller gave up"):
-        audit._fast_audit(audit._Source(db=log.db), 2, audit._Monotonic(progress), None)
+        _fast_pass(log.db, progress=progress)
     assert time.monotonic() - started < 10
     assert len(forked) == 1
     with pytest.raises(ChildProcessError):  # collected already
         os.waitpid(forked[0], os.WNOHANG)
-    with pytest.raises(ProcessLookupError):
-        os.kill(forked[0], 0)
 
 
 @pytest.mark.parametrize("outcome", ["checked", "doubted", "failed"])
@@ -355,13 +369,84 @@ def test_the_task_pipe_gives_each_range_number_once_then_ends(
     monkeypatch.setattr(audit, "_pipe_room", lambda fd: 12)
     tasks, feed = os.pipe()
     try:
-        audit._feed(feed, count)
+        feeder = audit._feed(feed, count)
+        os.close(feed)
+        assert (feeder is not None) == (count > 3)
         taken = []
         while (number := audit._next_task(tasks)) is not None:
             taken.append(number)
+        if feeder is not None:
+            feeder.join()
     finally:
         os.close(tasks)
     assert taken == list(range(count))
+
+
+def test_a_ctrl_c_while_workers_are_forked_waits_for_the_end_of_it() -> None:
+    """Between a fork and the worker's pid being noted, a Ctrl-C would leave that worker
+    unknown (never stopped) and could reach the worker itself before it ignores Ctrl-C:
+    SIGINT is held there, and comes in as soon as the block ends."""
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with audit._interrupts_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # (a signal let in is handled at the next instruction)
+            reached.append("the end of the block")
+    assert reached == ["the end of the block"]
+    with pytest.raises(KeyboardInterrupt):  # and outside such a block, at once
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        reached.append("past the signal")
+    assert reached == ["the end of the block"]
+
+
+def test_the_reports_are_read_whatever_pieces_they_come_in() -> None:
+    """A worker's reports (range numbers, then that it finished, or its doubt) are read
+    however the pipe cuts them: a number split across two reads, a doubt's message in
+    pieces; a worker gone without a word is a doubt too."""
+    task = audit._TASK
+    # two workers: one finishes, its numbers cut mid-way; the other doubts, in pieces
+    finished, into_finished = os.pipe()
+    doubting, into_doubting = os.pipe()
+    done: set[int] = set()
+    reports = audit._Reports({finished: 1, doubting: 2}, done)
+    try:
+        numbers = task.pack(0) + task.pack(5) + task.pack(7)
+        os.write(into_finished, numbers[:6])
+        reports.read(wait=True)
+        assert done == {0} and reports.busy
+        os.write(into_finished, numbers[6:] + task.pack(audit._FINISHED))
+        reports.read(wait=True)
+        assert done == {0, 5, 7} and list(reports.open) == [doubting]
+        said = task.pack(audit._DOUBTS) + "区间 3 的签名: no".encode()
+        os.write(into_doubting, task.pack(9) + said[:3])
+        reports.read(wait=True)
+        assert done == {0, 5, 7, 9}
+        os.write(into_doubting, said[3:9])
+
+        def the_rest() -> None:  # while the reader waits for the end of the message
+            time.sleep(0.05)
+            os.write(into_doubting, said[9:])
+            os.close(into_doubting)
+
+        writer = threading.Thread(target=the_rest)
+        writer.start()
+        with pytest.raises(audit._Doubt, match="^区间 3 的签名: no$"):
+            reports.read(wait=True)
+        writer.join()
+    finally:
+        for fd in (finished, into_finished, doubting):
+            os.close(fd)
+    silent, into_silent = os.pipe()
+    try:
+        reports = audit._Reports({silent: 3}, set())
+        os.write(into_silent, task.pack(1))
+        os.close(into_silent)
+        with pytest.raises(audit._Doubt, match="a worker stopped before it finished"):
+            reports.read(wait=True)
+            reports.read(wait=True)
+    finally:
+        os.close(silent)
 
 
 def test_a_policy_is_checked_by_the_fast_pass_too(log: LedgerWorld, fast_only: None) -> None:
