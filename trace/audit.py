@@ -490,7 +490,7 @@ class _Workers:
         self.source.before_fork()
         canonical.compile_recognisers("entry")  # (what _check_entries reads leaves with)
         # Ctrl-C waits until every worker is known (so that it is stopped) and the task pipe
-        # is fed; a worker never sees it (a fork does not pass on a signal held).
+        # is fed.
         with _interrupts_held():
             for _ in range(min(self.jobs - 1, len(ranges) - 1)):
                 report, told = os.pipe()
@@ -579,12 +579,27 @@ _CHUNK = select.PIPE_BUF // _TASK.size * _TASK.size
 
 @contextmanager
 def _interrupts_held() -> Iterator[None]:
-    """Hold SIGINT (Ctrl-C) for this thread until the end of the block, then let it in."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    """Hold Ctrl-C (SIGINT) until the end of the block, then let it in. Its Python handler,
+    which runs in the main thread whichever thread the signal reached, only notes it
+    meanwhile (a worker forked meanwhile inherits that, and ignores Ctrl-C first thing).
+    Outside the main thread, where Ctrl-C is not raised anyway, nothing changes."""
+    caught: list[Any] = []
+    try:
+        if signal.getsignal(signal.SIGINT) is None:  # (a handler not set from Python)
+            raise ValueError("left as it is")
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
+    except ValueError:  # not the main thread
+        yield
+        return
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            if callable(previous):
+                previous(signal.SIGINT, caught[0])
+            elif previous == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGINT)
 
 
 def _pipe_room(fd: int) -> int:
@@ -660,7 +675,6 @@ def _work(where: tuple[str, str], plan: _Plan, ranges: list[Range], handback: _H
     try:
         # Ctrl-C reaches the whole process group: the parent stops the audit and the workers.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # (held at the fork)
         for fd in close:
             os.close(fd)
         # What the worker inherited (in a long-lived or busy parent, much) lives as long as
