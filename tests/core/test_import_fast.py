@@ -4,6 +4,7 @@ ledger builds itself."""
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -190,3 +191,45 @@ def test_a_plain_sql_error_is_a_database_error_like_any_other(world: LedgerWorld
     command's handling of database errors covers them too."""
     with world.db.reader() as session, session.begin(), pytest.raises(DBAPIError):
         repo._raw_rows(session, "SELECT no_such_column FROM meta", ())
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_the_collector_waits_while_a_batch_is_appended_and_runs_between_batches(
+        world: LedgerWorld, collecting: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen from the parent's side of an import of 19 lines in batches of 7: the collector is
+    off for every part taken, on again (if it was) each time the next batch starts, and as
+    it was after the import, also when the import fails."""
+    taken, starting = [], []
+    take = importer._Import.take
+    parts = prepare.Pipeline.parts
+
+    def recorded_take(self, is_batch_end, prepared):  # type: ignore[no-untyped-def]
+        taken.append(gc.isenabled())
+        return take(self, is_batch_end, prepared)
+
+    def recorded_parts(self):  # type: ignore[no-untyped-def]
+        for is_batch_end, part in parts(self):
+            yield is_batch_end, part
+            if is_batch_end:
+                starting.append(gc.isenabled())
+
+    monkeypatch.setattr(importer._Import, "take", recorded_take)
+    monkeypatch.setattr(prepare.Pipeline, "parts", recorded_parts)
+    was = gc.isenabled()
+    (gc.enable if collecting else gc.disable)()
+    try:
+        summary = run_import(world.db, mixed_lines(world), jobs=1)
+        assert summary.appended == 6
+        assert taken and not any(taken)
+        assert starting == [collecting] * 3  # after each of the 3 batches
+        assert gc.isenabled() is collecting
+
+        def broken(self, is_batch_end, prepared):  # type: ignore[no-untyped-def]
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr(importer._Import, "take", broken)
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            run_import(world.db, mixed_lines(world), jobs=1)
+        assert gc.isenabled() is collecting
+    finally:
+        (gc.enable if was else gc.disable)()
