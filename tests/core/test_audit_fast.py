@@ -400,6 +400,26 @@ def test_a_ctrl_c_while_workers_are_forked_waits_for_the_end_of_it() -> None:
     assert reached == ["the end of the block"]
 
 
+def test_outside_the_main_thread_holding_ctrl_c_changes_nothing() -> None:
+    """Only the main thread may set a signal handler (and only it is interrupted): from
+    another thread the block runs as it is, and the handler stays the process's own."""
+    handler = signal.getsignal(signal.SIGINT)
+    ran, failed = [], []
+
+    def in_a_thread() -> None:
+        try:
+            with audit._interrupts_held():
+                ran.append(signal.getsignal(signal.SIGINT))
+        except BaseException as exc:  # noqa: BLE001 (the test reports it)
+            failed.append(exc)
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert (ran, failed) == ([handler], [])
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
 def test_the_reports_are_read_whatever_pieces_they_come_in() -> None:
     """A worker's reports (range numbers, then that it finished, or its doubt) are read
     however the pipe cuts them: a number split across two reads, a doubt's message in
