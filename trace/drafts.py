@@ -18,7 +18,7 @@ from suyuan import canonical
 from suyuan import fields as f
 from suyuan.errors import MalformedInput
 from suyuan.events import KINDS, Kind, gtin
-from suyuan.interop.gs1 import normalize_gtin
+from suyuan.interop.gs1_keys import normalize_gtin
 
 _QTY = re.compile(r"\s*(-?[0-9]+(?:\.[0-9]+)?)\s*([A-Z0-9]{2,3})\s*\Z")
 LOT_LISTS = {"lots", "inputs"}

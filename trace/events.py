@@ -14,7 +14,7 @@ from typing import Any
 
 from suyuan import fields as f
 from suyuan.errors import MalformedInput
-from suyuan.interop.gs1 import normalize_gtin
+from suyuan.interop.gs1_keys import normalize_gtin
 
 ANY_ROLE: frozenset[str] = frozenset()
 GROWERS = frozenset({"farm", "cooperative"})

@@ -112,6 +112,17 @@ def test_help_and_offline_commands_do_not_load_the_database_layer(tmp_path: Path
     assert code == 1 and "sqlalchemy" in loaded  # a command that needs it still gets it
 
 
+def test_commands_start_without_the_gs1_table(tmp_path: Path) -> None:
+    """The event kinds check GTINs with the GS1 keys alone: the AI table and the Digital Link
+    syntax (milliseconds to build) load only for what uses them (EPCIS, Digital Link, the
+    web pages), whose own tests run them."""
+    for args in (("--help",), ("kinds", "harvest"), ("verify", "--help")):
+        code, loaded, printed = modules_loaded_by(*args, cwd=tmp_path, roots=("suyuan",))
+        assert code == 0, printed
+        assert "suyuan.interop.gs1_keys" in loaded or args[-1] == "--help"
+        assert "suyuan.interop.gs1" not in loaded
+
+
 def test_import_into_an_outdated_ledger_stops_cleanly_after_starting_its_workers(
         sqlite_world: LedgerWorld, tmp_path: Path) -> None:
     """The key table is there (so the workers start), but the schema is not the newest: one
