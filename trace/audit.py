@@ -45,6 +45,7 @@ from suyuan.errors import (
     BadSignature,
     ChainBroken,
     ConfigError,
+    DamagedRecord,
     MalformedInput,
     NoteError,
     Rejected,
@@ -103,7 +104,7 @@ def audit(db: Database, *, jobs: int | None = None, progress: Progress | None = 
         source = _Source(file=path if path is not None and path.is_file() else None, db=db)
         try:
             return _fast_audit(source, jobs, reported, policy)
-        except _Doubt:
+        except (_Doubt, DamagedRecord):  # (the reference pass says it in log order)
             pass
         except SuyuanError:
             raise  # the policy, a checkpoint, no ledger: what the reference pass raises too
@@ -137,6 +138,8 @@ def audit_file(path: Path, *, jobs: int | None = None, progress: Progress | None
         except Exception:  # not a SQLite file, not readable, not a ledger
             return None
         return _fast_audit(source, jobs, _Monotonic(progress), policy)
+    except DamagedRecord as exc:
+        raise Undecided(str(exc)) from exc
     except SuyuanError:
         raise
     except Exception as exc:  # a doubt, or anything unforeseen: the reference pass decides
@@ -412,7 +415,7 @@ def _upper_levels(levels: list[bytearray], widths: list[int],
         for i in range(have * 64, widths[level] * 64, 64):
             above += sha(b"\x01" + below[i : i + 64]).digest()
         found = stored.get(level, [])
-        if len(found) != widths[level] - have or b"".join(map(bytes, found)) != above:
+        if len(found) != widths[level] - have or b"".join(found) != above:  # (or TypeError)
             raise _Doubt(f"nodes at level {level}")
         levels[level] += above
 
@@ -768,9 +771,9 @@ def _check_range_or_raise(plan: _Plan, start: int, stop: int, bits: int) -> Rang
         rows = plain.entry_rows(query, max(start - 1, 0), stop)
         if start > 0:
             link, rows = rows[0], rows[1:]
-            if int(link[0]) != start - 1:
-                raise _Doubt(f"entry {start - 1} is missing")
-            prev = hashlib.sha256(b"\x00" + bytes(link[1])).digest()
+            if link[0] != start - 1 or type(link[1]) is not bytes:
+                raise _Doubt(f"entry {start - 1} is missing or not bytes")
+            prev = hashlib.sha256(b"\x00" + link[1]).digest()
         else:
             prev = GENESIS_HASH
         if len(rows) != stop - start:
@@ -787,7 +790,7 @@ def _check_range_or_raise(plan: _Plan, start: int, stop: int, bits: int) -> Rang
         stored = plain.node_hashes(query, wanted, one_query=_source.one_query)
     for level, blob in enumerate(levels):
         found = stored[level]
-        if len(found) != len(blob) // 32 or b"".join(map(bytes, found)) != blob:
+        if len(found) != len(blob) // 32 or b"".join(found) != blob:  # (TypeError: a doubt)
             raise _Doubt(f"nodes at level {level} over entries {start}..{stop - 1}")
     nonce_hashes = nonces.tobytes()
     if _handback is not None:
@@ -845,6 +848,8 @@ def _check_entries(plan: _Plan, start: int, rows: list[Any], prev: bytes
         if idx != at:
             raise _Doubt(f"entry {at} is missing")
         if type(leaf) is not bytes:
+            if type(leaf) is not memoryview:  # (PostgreSQL's driver may give one)
+                raise _Doubt(f"entry {at}: leaf stored as {plain.stored_as(leaf)}")
             leaf = bytes(leaf)
         try:
             entry = entry_parts(leaf)
@@ -937,7 +942,10 @@ def _check_chunk(
             if parse_time(statement.time) > parse_time(received_at, "received_at") + MAX_CLOCK_SKEW:
                 return rows, (at, "VerificationError",
                               f"entry {at}: statement time is after the log received it")
-            raw_sig = base64.b64decode(sig_b64, validate=True)
+            try:
+                raw_sig = base64.b64decode(sig_b64, validate=True)
+            except binascii.Error:
+                raise MalformedInput("its signature is not base64") from None
             key_ref = (statement.actor, key_id)
             public = local.get(key_ref) or keys.get(key_ref)
             if public is None and at == 0 and statement.kind == "actor_registered":
@@ -982,7 +990,7 @@ def _prescan_keys(leaves: list[bytes], keys: dict[tuple[str, str], bytes]) -> No
 def _reference_audit(db: Database, jobs: int, progress: Progress | None,
                      policy: note.Policy | None) -> AuditReport:
     """Every check in log order, naming the first failure exactly."""
-    with db.reader() as session, session.begin():
+    with db.reader() as session, session.begin(), repo.lenient_text(session):
         query = repo.query(session)
         origin, log_key = _log_identity(query, policy)
         head_size, head_hash = repo.read_head(session)
@@ -1056,15 +1064,20 @@ def _audit_entries(
     try:
         chunk: list[bytes] = []
         chunk_start = 0
-        for idx, leaf, digest, stored_prev, actor, nonce, kind in repo.iter_entries(
-            session, chunk=CHUNK
-        ):
+        stopped: VerificationError | None = None  # said once what comes before is settled
+        entries = repo.iter_entries(session, chunk=CHUNK)
+        while True:
+            try:
+                idx, leaf, digest, stored_prev, actor, nonce, kind = next(entries)
+            except StopIteration:
+                break
+            except DamagedRecord as exc:
+                stopped = exc
+                break
             if idx != chunk_start + len(chunk):
                 missing = chunk_start + len(chunk)
-                _flush(chunk, chunk_start, keys, pool, pending, jobs, settle, origin)
-                while pending:
-                    settle(*pending.popleft())
-                raise ChainBroken(f"entry {missing} is missing", index=missing)
+                stopped = ChainBroken(f"entry {missing} is missing", index=missing)
+                break
             row_hashes[idx] = (digest, stored_prev, actor, nonce, kind)
             chunk.append(leaf)
             if len(chunk) == CHUNK:
@@ -1075,6 +1088,8 @@ def _audit_entries(
         _flush(chunk, chunk_start, keys, pool, pending, jobs, settle, origin)
         while pending:
             settle(*pending.popleft())
+        if stopped is not None:
+            raise stopped
     finally:
         if pool is not None:
             # At most 2 × jobs chunks are queued: let them finish rather than terminate(),
@@ -1159,13 +1174,13 @@ def _audit_nodes(session: Any, leaf_hashes: bytearray, size: int) -> tuple[list[
 def _compare_registry(query: Query, registry: Registry) -> None:
     """Appends trust the actor and key tables; they must equal the registry replayed here."""
     stored = plain.load_registry(query)
-    for name in sorted(set(stored.actors) | set(registry.actors)):
+    for name in sorted(set(stored.actors) | set(registry.actors), key=str):  # (str: see lenient_text)
         mine, theirs = registry.actors.get(name), stored.actors.get(name)
         if theirs is None or mine is None or (mine.role, mine.registered_at) != (
                 theirs.role, theirs.registered_at):
             raise VerificationError(f"the actors table disagrees with the log about {name!r}",
                                     index=mine.registered_at if mine else None)
-    for key in sorted(set(stored.keys) | set(registry.keys)):
+    for key in sorted(set(stored.keys) | set(registry.keys), key=str):
         mine_key, their_key = registry.keys.get(key), stored.keys.get(key)
         if mine_key != their_key:
             at = (mine_key.revoked_at or mine_key.added_at) if mine_key else None
@@ -1178,7 +1193,13 @@ def _log_identity(query: Query, policy: note.Policy | None) -> tuple[str, crypto
     origin, vkey = plain.meta(query, META_ORIGIN), plain.meta(query, META_LOG_VKEY)
     if origin is None or vkey is None:
         raise ConfigError("the ledger is not initialised: run `suyuan init --origin ORIGIN`")
-    log_key = crypto.parse_verifier_key(vkey)
+    if type(origin) is not str or type(vkey) is not str:
+        raise DamagedRecord("the log's origin or key in the meta table is not stored as text")
+    try:
+        log_key = crypto.parse_verifier_key(vkey)
+    except (MalformedInput, TypeError, ValueError) as exc:
+        raise DamagedRecord(f"the log key in the meta table is not a verifier key: {exc}"
+                            ) from exc
     if policy is not None:
         _check_against_policy(query, policy, origin, log_key)
     return origin, log_key

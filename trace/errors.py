@@ -130,5 +130,10 @@ class NoteError(VerificationError):
     """A signed note, checkpoint, cosignature or tlog-proof is malformed or not validly signed."""
 
 
+class DamagedRecord(VerificationError):
+    """A stored value is not of the type the log writes (a hash stored as text or a number,
+    say): the database was changed outside the log."""
+
+
 class InconsistentCheckpoint(VerificationError):
     """A checkpoint is not consistent with an earlier one (a fork, or a log that shrank)."""

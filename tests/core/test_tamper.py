@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -730,6 +731,13 @@ SQLITE_ONLY = [
                  "WHERE size = 23", "cosignature time differs", id="cosignature-time-as-text"),
     pytest.param("UPDATE cosignatures SET line = CAST(line AS BLOB) WHERE size = 23",
                  "stored line is not text", id="cosignature-line-as-bytes"),
+    # (x'ff' is never UTF-8, and `||` makes text of its operands)
+    pytest.param("UPDATE checkpoints SET root = x'ff' || substr(root, 2) WHERE size = 23",
+                 "stored size/root differ", id="checkpoint-root-as-text-not-utf8"),
+    pytest.param("UPDATE checkpoints SET note = x'ff' || note WHERE size = 23",
+                 "stored note is not text", id="checkpoint-note-not-utf8"),
+    pytest.param("UPDATE cosignatures SET line = x'ff' || line WHERE size = 23",
+                 "stored line is not text", id="cosignature-line-not-utf8"),
 ]
 
 
@@ -752,6 +760,105 @@ def test_checkpoint_columns_of_another_type_fail_at_their_checkpoint(
     with pytest.raises(NoteError, match=words) as caught:
         audit.audit(sqlite_log.world.db, jobs=2)
     assert caught.value.checkpoint == CP1
+
+
+# Entries, their hash columns and tree nodes, stored as something else than the bytes the log
+# wrote: text (what replace() or || on a BLOB gives), text that is not UTF-8 (which fails a
+# plain query), or a number. Each is named where it is, like a changed byte.
+NOT_AS_WRITTEN = [
+    pytest.param("UPDATE entries SET leaf = replace(leaf, 'harvest', 'harvest!') WHERE idx = 9",
+                 TARGET, "DamagedRecord", "leaf is stored as text", id="leaf-edited-as-text"),
+    pytest.param("UPDATE entries SET leaf = CAST(leaf AS TEXT) WHERE idx = 9",
+                 TARGET, "DamagedRecord", "leaf is stored as text", id="leaf-as-text-same-bytes"),
+    pytest.param("UPDATE entries SET leaf = 99999999999999 WHERE idx = 9",
+                 TARGET, "DamagedRecord", "leaf is stored as a number", id="leaf-as-number"),
+    pytest.param("UPDATE entries SET leaf_hash = hex(leaf_hash) WHERE idx = 9",
+                 TARGET, "DamagedRecord", "leaf_hash is stored as text", id="leaf-hash-as-text"),
+    pytest.param("UPDATE entries SET leaf_hash = x'ff' || substr(leaf_hash, 2) WHERE idx = 9",
+                 TARGET, "DamagedRecord", "leaf_hash is stored as text",
+                 id="leaf-hash-not-utf8"),
+    pytest.param("UPDATE entries SET prev = x'ff' || substr(prev, 2) WHERE idx = 9",
+                 TARGET, "DamagedRecord", "prev is stored as text", id="prev-not-utf8"),
+    pytest.param("UPDATE entries SET actor = x'ff' || actor WHERE idx = 9",
+                 TARGET, "VerificationError", "columns differ", id="actor-not-utf8"),
+    pytest.param("UPDATE entries SET idx = 'forty' WHERE idx = 40",
+                 SIZE - 1, "DamagedRecord", "index is stored as text", id="index-as-text"),
+    pytest.param("UPDATE nodes SET hash = hex(hash) WHERE level = 1 AND idx = 4",
+                 8, "DamagedRecord", "(level 1, index 4) over entries 8..9 is stored as text",
+                 id="node-as-text"),
+    pytest.param("UPDATE nodes SET hash = x'ff' || substr(hash, 2) WHERE level = 0 AND idx = 9",
+                 TARGET, "DamagedRecord", "(level 0, index 9)", id="node-not-utf8"),
+]
+
+
+@pytest.mark.parametrize(("sql", "index", "kind", "words"), NOT_AS_WRITTEN)
+def test_entries_and_nodes_not_stored_as_written_fail_where_they_are(
+        sqlite_log: Log, sql: str, index: int, kind: str, words: str) -> None:
+    with attacker(sqlite_log.url) as conn:
+        conn.exec_driver_sql(sql)
+    assert_detected(sqlite_log, at_entry(index, lambda conn, log: None, kind, words))
+    with pytest.raises(VerificationError, match=re.escape(words)) as caught:
+        audit.audit(sqlite_log.world.db, jobs=2)
+    assert (caught.value.index, type(caught.value).__name__) == (index, kind)
+
+
+def test_an_earlier_bad_entry_is_named_before_a_later_one_not_stored_as_written(
+        sqlite_log: Log) -> None:
+    with attacker(sqlite_log.url) as conn:
+        flip_statement_byte(conn, sqlite_log)  # entry 9: its signature no longer verifies
+        conn.exec_driver_sql("UPDATE entries SET leaf = CAST(leaf AS TEXT) WHERE idx = 30")
+    with pytest.raises(VerificationError) as caught:
+        audit.audit(sqlite_log.world.db, jobs=2)
+    assert (caught.value.index, type(caught.value).__name__) == (TARGET, "BadSignature")
+
+
+@pytest.mark.parametrize(("sql", "words"), [
+    pytest.param("UPDATE log_head SET last_hash = hex(last_hash)",
+                 "the log head's last hash is stored as text", id="head-hash-as-text"),
+    pytest.param("UPDATE meta SET value = 'ledger.example+1234abcd+AAAA' WHERE key = 'log_vkey'",
+                 "the log key in the meta table is not a verifier key", id="log-key-garbage"),
+    pytest.param("UPDATE meta SET value = x'ff' || value WHERE key = 'origin'",
+                 "the log's origin or key in the meta table is not stored as text",
+                 id="origin-not-utf8"),
+])
+def test_a_damaged_head_or_log_identity_is_one_clear_line(
+        sqlite_log: Log, sql: str, words: str) -> None:
+    with attacker(sqlite_log.url) as conn:
+        conn.exec_driver_sql(sql)
+    for command in (["verify"], ["verify", "--json"], ["verify", "--jobs", "1"]):
+        done = run_cli("--db", sqlite_log.url, *command, cwd=sqlite_log.cwd)
+        assert done.returncode == 1, done.stderr
+        lines = done.stderr.decode().splitlines()
+        assert len(lines) == 1 and words in lines[0], lines
+    with pytest.raises(VerificationError, match=re.escape(words)):
+        audit.audit(sqlite_log.world.db, jobs=2)
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE entries SET leaf = CAST(leaf AS TEXT) WHERE idx = 9",
+    "UPDATE entries SET leaf = 99999999999999 WHERE idx = 9",
+])
+def test_entry_stored_as_something_else_is_one_clear_line(sqlite_log: Log, sql: str) -> None:
+    with attacker(sqlite_log.url) as conn:
+        conn.exec_driver_sql(sql)
+    for raw in ([], ["--raw"]):
+        done = run_cli("--db", sqlite_log.url, "entry", str(TARGET), *raw, cwd=sqlite_log.cwd)
+        assert (done.returncode, done.stdout) == (1, b""), done.stderr
+        assert done.stderr.decode().splitlines() == [
+            f"suyuan: error: entry {TARGET} is stored as "
+            f"{'text' if 'TEXT' in sql else 'a number'}, not as bytes: the database was "
+            "changed outside the log"]
+    assert run_cli("--db", sqlite_log.url, "entry", "8", cwd=sqlite_log.cwd).returncode == 0
+
+
+def test_proof_over_a_node_stored_as_text_is_one_clear_line(sqlite_log: Log) -> None:
+    with attacker(sqlite_log.url) as conn:
+        conn.exec_driver_sql("UPDATE nodes SET hash = hex(hash) WHERE level = 0 AND idx = 8")
+    done = run_cli("--db", sqlite_log.url, "proof", str(TARGET), cwd=sqlite_log.cwd)
+    assert (done.returncode, done.stdout) == (1, b""), done.stderr
+    assert done.stderr.decode().splitlines() == [
+        "suyuan: error: stored node (level 0, index 8) over entries 8..8 is stored as text, "
+        "not as bytes"]
 
 
 # --- the triggers ----------------------------------------------------------------------------

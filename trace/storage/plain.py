@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
+from suyuan.errors import DamagedRecord
 from suyuan.registry import ActorRecord, KeyRecord, Registry
 
 Query = Callable[[str, Sequence[Any]], list[Sequence[Any]]]
@@ -49,6 +50,45 @@ class CosignatureRecord(NamedTuple):
     witness: Any
     timestamp: Any
     line: Any
+
+
+# --- values as stored --------------------------------------------------------------------------
+
+
+class Undecodable(bytes):
+    """A TEXT value that is not UTF-8, as :func:`lenient_text` gives it: equal to no string,
+    and (being no plain ``bytes``) taken for no stored hash or leaf."""
+
+
+def lenient_text(data: bytes) -> str | bytes:
+    """A ``sqlite3`` text factory for reading a database that may have been changed by hand:
+    SQLite keeps whatever bytes a TEXT value is given, and the default factory fails the
+    whole query on one that is not UTF-8 (PostgreSQL checks its text on the way in)."""
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return Undecodable(data)
+
+
+def stored_bytes(value: Any) -> bytes | None:
+    """A BLOB column's value as ``bytes``, or ``None`` when it holds anything else: SQLite
+    keeps whatever value a column is given (text, a number, NULL)."""
+    if type(value) is bytes:
+        return value
+    if type(value) in (memoryview, bytearray):
+        return bytes(value)
+    return None
+
+
+def stored_as(value: Any) -> str:
+    """What a column holds, in words, for a message about a value of the wrong type."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, str | Undecodable):
+        return "text"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__
 
 
 # --- SQLite files, without the database layer ------------------------------------------------
@@ -117,7 +157,15 @@ def head(query: Query, lock: str = "") -> tuple[int, bytes] | None:
     rows = query(f"SELECT size, last_hash FROM log_head WHERE id = 1{lock}", ())
     if not rows:
         return None
-    return int(rows[0][0]), bytes(rows[0][1])
+    size, stored = rows[0]
+    if type(size) is not int:
+        raise DamagedRecord(f"the log head's size is stored as {stored_as(size)}, not as a "
+                            "whole number")
+    last_hash = stored_bytes(stored)
+    if last_hash is None:
+        raise DamagedRecord(f"the log head's last hash is stored as {stored_as(stored)}, not "
+                            "as bytes")
+    return size, last_hash
 
 
 def entry_rows(query: Query, start: int, stop: int) -> list[Sequence[Any]]:
@@ -157,8 +205,15 @@ def entries_of_kinds(query: Query, kinds: Collection[str]) -> list[tuple[int, by
     if not ordered:
         return []
     marks = ", ".join("?" * len(ordered))
-    return [(int(idx), bytes(leaf)) for idx, leaf in query(
-        f"SELECT idx, leaf FROM entries WHERE kind IN ({marks}) ORDER BY idx", ordered)]
+    found = []
+    for idx, stored in query(f"SELECT idx, leaf FROM entries WHERE kind IN ({marks}) "
+                             "ORDER BY idx", ordered):
+        leaf = stored_bytes(stored)
+        if leaf is None:
+            raise DamagedRecord(f"entry {idx}: its leaf is stored as {stored_as(stored)}, "
+                                "not as bytes", index=idx)
+        found.append((int(idx), leaf))
+    return found
 
 
 def has_entries_outside(query: Query, size: int) -> bool:
@@ -187,14 +242,25 @@ def load_registry(query: Query) -> Registry:
     for name, role, registered_at, display_name, org_id, info in query(
         "SELECT name, role, registered_at, display_name, org_id, info FROM actors", ()
     ):
-        registry.actors[name] = ActorRecord(name, role, int(registered_at), display_name, org_id,
-                                            json.loads(info or "{}"))
+        try:
+            registry.actors[name] = ActorRecord(name, role, int(registered_at), display_name,
+                                                org_id, json.loads(info or "{}"))
+        except (TypeError, ValueError) as exc:
+            raise DamagedRecord(f"the actors table's row for {name!r} is damaged: {exc}"
+                                ) from exc
     for actor, key_id, public_key, added_at, revoked_at in query(
         "SELECT actor, key_id, public_key, added_at, revoked_at FROM actor_keys", ()
     ):
-        registry.keys[(actor, key_id)] = KeyRecord(
-            actor, key_id, bytes(public_key), int(added_at),
-            None if revoked_at is None else int(revoked_at))
+        key = stored_bytes(public_key)
+        try:
+            if key is None:
+                raise TypeError(f"its public key is stored as {stored_as(public_key)}")
+            registry.keys[(actor, key_id)] = KeyRecord(
+                actor, key_id, key, int(added_at),
+                None if revoked_at is None else int(revoked_at))
+        except (TypeError, ValueError) as exc:
+            raise DamagedRecord(f"the actor_keys table's row for {actor!r}/{key_id!r} is "
+                                f"damaged: {exc}") from exc
     return registry
 
 

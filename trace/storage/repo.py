@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from suyuan.errors import ConfigError, NotFound
+from suyuan.errors import ConfigError, DamagedRecord, NotFound
 from suyuan.registry import Registry
 from suyuan.storage import plain
 from suyuan.storage.schema import (
@@ -95,8 +97,8 @@ def fetch_nodes(session: Session, ids: Collection[NodeId]) -> dict[NodeId, bytes
             params.append(level)
             params.extend(indexes)
         sql = f"SELECT level, idx, hash FROM nodes WHERE {' OR '.join(terms)}"
-        for level, idx, digest in connection.exec_driver_sql(sql, tuple(params)):
-            found[(int(level), int(idx))] = bytes(digest)
+        for level, idx, stored in connection.exec_driver_sql(sql, tuple(params)):
+            found[(int(level), int(idx))] = _node_hash(level, idx, stored)
     return found
 
 
@@ -155,11 +157,25 @@ def existing_lots(session: Session, codes: Sequence[str]) -> set[str]:
     return found
 
 
+def _node_hash(level: int, idx: int, stored: Any) -> bytes:
+    digest = plain.stored_bytes(stored)
+    if digest is None:
+        first = idx << level
+        raise DamagedRecord(f"stored node (level {level}, index {idx}) over entries {first}.."
+                            f"{first + (1 << level) - 1} is stored as {plain.stored_as(stored)}"
+                            ", not as bytes", index=first)
+    return digest
+
+
 def leaf(session: Session, index: int) -> bytes:
-    data = session.scalar(select(EntryRow.leaf).where(EntryRow.idx == index))
-    if data is None:
+    stored = session.execute(select(EntryRow.leaf).where(EntryRow.idx == index)).first()
+    if stored is None:
         raise NotFound(f"no entry {index}")
-    return bytes(data)
+    data = plain.stored_bytes(stored[0])
+    if data is None:
+        raise DamagedRecord(f"entry {index} is stored as {plain.stored_as(stored[0])}, not as "
+                            "bytes: the database was changed outside the log", index=index)
+    return data
 
 
 StoredEntry = tuple[int, bytes, bytes, bytes, str, str, str]
@@ -181,9 +197,19 @@ def iter_entries(
         rows = session.execute(query.order_by(EntryRow.idx).limit(chunk)).all()
         if not rows:
             return
-        for idx, data, digest, prev, actor, nonce, kind in rows:
-            yield int(idx), bytes(data), bytes(digest), bytes(prev), actor, nonce, kind
-        position = int(rows[-1][0]) + 1
+        for idx, *stored, actor, nonce, kind in rows:
+            if type(idx) is not int:  # (after every whole number: SQLite sorts text last)
+                raise DamagedRecord(f"an entry's index is stored as {plain.stored_as(idx)} "
+                                    f"({idx!r}), not as a whole number", index=position)
+            position = idx + 1
+            leaf, leaf_hash, prev = map(plain.stored_bytes, stored)
+            if leaf is None or leaf_hash is None or prev is None:
+                column, value = next((name, value) for name, value in zip(
+                    ("leaf", "leaf_hash", "prev"), stored, strict=True)
+                    if plain.stored_bytes(value) is None)
+                raise DamagedRecord(f"entry {idx}: its {column} is stored as "
+                                    f"{plain.stored_as(value)}, not as bytes", index=idx)
+            yield idx, leaf, leaf_hash, prev, actor, nonce, kind
 
 
 def _raw_rows(session: Session, sql: str, params: Sequence[Any], *, fetch: bool = True
@@ -209,6 +235,23 @@ def _raw_rows(session: Session, sql: str, params: Sequence[Any], *, fetch: bool 
         cursor.close()
 
 
+@contextmanager
+def lenient_text(session: Session) -> Iterator[None]:
+    """Within, a TEXT value that is not UTF-8 comes back as :class:`plain.Undecodable`
+    instead of failing its query (SQLite only: PostgreSQL checks its text on the way in).
+    For reading a database that may have been changed by hand, to say where."""
+    connection = session.connection().connection.dbapi_connection
+    if not isinstance(connection, sqlite3.Connection):
+        yield
+        return
+    before = connection.text_factory
+    connection.text_factory = plain.lenient_text
+    try:
+        yield
+    finally:
+        connection.text_factory = before
+
+
 def query(session: Session) -> plain.Query:
     """:func:`_raw_rows` in ``session``: the query the :mod:`~suyuan.storage.plain` reads take."""
     return lambda sql, params: _raw_rows(session, sql, params)
@@ -231,8 +274,8 @@ def iter_nodes(session: Session, level: int, chunk: int = 20000) -> Iterator[tup
         ).all()
         if not rows:
             return
-        for idx, digest in rows:
-            yield int(idx), bytes(digest)
+        for idx, stored in rows:
+            yield int(idx), _node_hash(level, int(idx), stored)
         position = int(rows[-1][0])
 
 
