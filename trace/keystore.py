@@ -23,6 +23,9 @@ from suyuan.errors import KeyStoreError
 PASSPHRASE_ENV = "SUYUAN_KEY_PASSPHRASE"
 KINDS = ("log", "actors", "witnesses")
 
+KIND_NAMES = {"log": "log", "actors": "actor", "witnesses": "witness"}
+"""A kind of key as a message names one of its keys."""
+
 PassphraseSource = Callable[[bool], str]
 """Returns the passphrase; the argument says whether a new key is being created."""
 
@@ -75,7 +78,7 @@ class KeyStore:
         if path.exists():
             raise KeyStoreError(f"{path} exists: refusing to overwrite a key")
         blob = crypto.encrypt_private_key(key, self.passphrase(creating=True))
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_folder(path.parent)
         _write_new(path, blob, 0o600)
         vkey_path = self._path(kind, name, ".vkey")
         vkey_path.unlink(missing_ok=True)
@@ -87,7 +90,7 @@ class KeyStore:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            what = "log key" if kind == "log" else f"{kind[:-1]} key {name!r}"
+            what = "log key" if kind == "log" else f"{KIND_NAMES[kind]} key {name!r}"
             raise KeyStoreError(f"no {what} in {self.root} (looked for {path})") from None
         except OSError as exc:
             raise KeyStoreError(f"cannot read {path}: {exc.strerror}") from exc
@@ -105,6 +108,22 @@ class KeyStore:
         if not folder.is_dir():
             return []
         return sorted(unquote(p.name[:-4]) for p in folder.glob("*.key"))
+
+
+def make_private_folder(path: Path) -> None:
+    """Create the folder ``path``, and any missing folder above it, with mode 0700 whatever
+    the umask. A folder that exists already is left as it is: it is its owner's."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile by another process: not ours to change
+            continue
+        os.chmod(folder, 0o700)
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:

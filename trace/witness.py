@@ -18,7 +18,7 @@ from pathlib import Path
 
 from suyuan import crypto, merkle, note
 from suyuan.errors import InconsistentCheckpoint, KeyStoreError, ProofError
-from suyuan.keystore import write_atomically
+from suyuan.keystore import make_private_folder, write_atomically
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class TreeState:
 @contextmanager
 def locked_state(path: Path) -> Iterator[dict[str, TreeState]]:
     """Hold the witness's state lock; yields the state by origin (save with :func:`save_state`)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_folder(path.parent)
     with open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
@@ -43,13 +43,19 @@ def locked_state(path: Path) -> Iterator[dict[str, TreeState]]:
 
 
 def load_state(path: Path) -> dict[str, TreeState]:
+    """The state file's (size, root, log key) by origin; ``KeyStoreError`` if it is damaged."""
     try:
         raw = json.loads(path.read_text())
-        return {
-            origin: TreeState(int(v["size"]), base64.b64decode(v["root"], validate=True),
-                              v.get("log_vkey"))
-            for origin, v in raw.items()
-        }
+        if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+            raise TypeError("not a JSON object of {size, root} objects by log origin")
+        state = {}
+        for origin, v in raw.items():
+            log_vkey = v.get("log_vkey")
+            if not isinstance(log_vkey, str | None):
+                raise TypeError(f"the log key of {origin} is not a string")
+            state[origin] = TreeState(int(v["size"]),
+                                      base64.b64decode(v["root"], validate=True), log_vkey)
+        return state
     except FileNotFoundError:
         return {}
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:

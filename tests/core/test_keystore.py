@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import multiprocessing
+import os
 import stat
 import struct
 from pathlib import Path
@@ -74,6 +75,41 @@ def test_empty_passphrase_is_refused(tmp_path: Path) -> None:
 def test_missing_key_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(KeyStoreError, match="no actor key 'ghost'"):
         _store(tmp_path).load("actors", "ghost")
+    with pytest.raises(KeyStoreError, match="no witness key 'nobody' in"):
+        _store(tmp_path).load("witnesses", "nobody")
+    with pytest.raises(KeyStoreError, match="no log key in"):
+        _store(tmp_path).load("log")
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_folders_the_keystore_makes_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o755)
+    os.chmod(mine, 0o755)
+    previous = os.umask(0)
+    try:
+        store = KeyStore(mine / "a" / "keys", lambda _creating: "correct horse")
+        store.create("actors", "coop")
+        store.create("witnesses", "witness.example/w", alg=crypto.ALG_COSIGNATURE)
+        with witness.locked_state(mine / "b" / "w.state"):
+            pass
+    finally:
+        os.umask(previous)
+    for made in ("a", "a/keys", "a/keys/actors", "a/keys/witnesses", "b"):
+        assert _mode(mine / made) == 0o700, made
+    assert _mode(mine) == 0o755  # it was there before: the user's, left as it was
+    assert _mode(store.key_path("actors", "coop")) == 0o600
+
+
+def test_an_existing_keystore_folder_keeps_its_mode(tmp_path: Path) -> None:
+    root = tmp_path / "keys"
+    root.mkdir()
+    os.chmod(root, 0o750)
+    _store(tmp_path).create("log", "ledger.test/x")
+    assert _mode(root) == 0o750
 
 
 def test_witness_names_with_slashes_stay_inside_the_keystore(tmp_path: Path) -> None:
@@ -107,10 +143,19 @@ def test_state_round_trips_and_replaces_atomically(tmp_path: Path) -> None:
     assert not path.with_name("w.state.tmp").exists()
 
 
-def test_damaged_state_is_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text", [
+    '{"log.a": {"size": "x"}}',
+    "[]",
+    '"log.a"',
+    "7",
+    '{"log.a": []}',
+    '{"log.a": {"size": 1, "root": "AAAA", "log_vkey": 5}}',
+    "{",
+])
+def test_damaged_state_is_a_clear_error(tmp_path: Path, text: str) -> None:
     path = tmp_path / "w.state"
-    path.write_text('{"log.a": {"size": "x"}}')
-    with pytest.raises(KeyStoreError, match="damaged"):
+    path.write_text(text)
+    with pytest.raises(KeyStoreError, match=f"witness state {path} is damaged: "):
         witness.load_state(path)
 
 
