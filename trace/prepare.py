@@ -199,7 +199,8 @@ def sqlite_keys(url: str) -> Keys | None:
 def fork_pool(jobs: int, initializer: Callable[..., None], initargs: tuple[Any, ...] = ()
               ) -> multiprocessing.pool.Pool:
     """A pool of ``jobs`` forked workers, for the import and the audit's reference pass: the
-    standard library's, less one wake-up (see :func:`_pool_class`)."""
+    standard library's, less one wake-up, and with workers that end quietly when the process
+    that started them is killed (see :func:`_pool_class`)."""
     import multiprocessing  # (loaded when a command starts workers, not at every start)
 
     return _pool_class()(jobs, initializer, initargs, context=multiprocessing.get_context("fork"))
@@ -221,7 +222,23 @@ def _pool_class() -> type[multiprocessing.pool.Pool]:
         def _get_sentinels(self) -> list[Any]:
             return [self._change_notifier._reader]  # type: ignore[attr-defined]
 
+        @staticmethod
+        def Process(ctx: Any, *args: Any, **kwds: Any) -> Any:
+            kwds["target"] = functools.partial(_quiet_when_orphaned, kwds["target"])
+            return ctx.Process(*args, **kwds)
+
     return Pool
+
+
+def _quiet_when_orphaned(work: Callable[..., None], *args: Any) -> None:
+    """Run a pool worker's loop; end it quietly if the process that reads its results is gone
+    (killed, say), instead of printing the traceback of the broken pipe to the terminal it
+    shares with that process. (Not by dying of SIGPIPE: a worker that dies while writing
+    holds the result pipe's lock for ever, and the other workers wait on it for ever.)"""
+    try:
+        work(*args)
+    except BrokenPipeError:
+        pass
 
 
 Part = tuple[bool, list[Prepared]]

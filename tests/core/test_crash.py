@@ -143,3 +143,71 @@ def test_import_killed_mid_way_verifies_and_a_rerun_completes_it_once(
     assert verify.returncode == 0, verify.stderr.decode()
     report = json.loads(verify.stdout)
     assert (report["ok"], report["size"]) == (True, setup + LINES)
+
+
+def _running(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (an orphan that ended may stay a zombie, unreaped)."""
+    running = set()
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):  # ended and reaped
+            continue
+        if stat.rpartition(")")[2].split()[0] not in ("Z", "X"):
+            running.add(pid)
+    return running
+
+
+def _group(pgid: int) -> set[int]:
+    """The processes of process group ``pgid``."""
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(stat.rpartition(")")[2].split()[2]) == pgid:
+                members.add(int(entry.name))
+    return members
+
+
+def test_workers_of_an_import_killed_alone_end_quietly(
+    database: Database, db_url: str, tmp_path: Path,
+    ndjson: tuple[Path, list[tuple[str, str]]],
+) -> None:
+    """`kill -9` of the import's own process (not of its group): its workers, left with
+    results nobody reads, end without writing a traceback to the stderr they share with it."""
+    source, _ = ndjson
+    setup_ledger(database)
+    setup = log_size(database)
+    err_path = tmp_path / "import.err"
+    with err_path.open("wb") as err:
+        proc = subprocess.Popen(
+            [SUYUAN, "--db", db_url, "import", str(source), "--batch-size", str(BATCH),
+             "--jobs", "3"],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+        )
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while log_size(database) < setup + BATCH:
+            assert proc.poll() is None, f"import ended first: {err_path.read_text()}"
+            assert time.monotonic() < deadline, "import made no progress"
+            time.sleep(0.002)
+        workers = _group(proc.pid) - {proc.pid}
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while _running(workers) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not _running(workers), "a worker outlived the killed import"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    assert len(workers) == 3
+    assert log_size(database) < setup + LINES, "the kill did not land mid-import"
+    assert "Traceback" not in err_path.read_text(), err_path.read_text()
