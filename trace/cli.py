@@ -61,7 +61,7 @@ class Failed(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"suyuan: error: {self.format_message()}", err=True)
+        click.echo(f"suyuan: error: {_one_line(self.format_message())}", err=True)
 
 
 @dataclass
@@ -142,16 +142,22 @@ def init(settings: Settings, origin: str, registrar: str) -> None:
     """Create the ledger: schema, log key, registrar key and the genesis entry."""
     _valid(crypto.check_key_name, origin, "--origin")
     _valid(check_actor_name, registrar, "--registrar")
+    # Whatever can be refused is checked before anything is made, so a refused init leaves
+    # the database, its folder and the keystore as they were.
     db = settings.database(create=True)
-    db.upgrade()
-    with db.reader() as session, session.begin():
-        if repo.get_meta(session, ledger.META_ORIGIN) is not None:
-            raise Failed(f"the ledger is already initialised (origin "
-                         f"{ledger.origin(session)})")
+    if db.is_current():
+        with db.reader() as session, session.begin():
+            _refuse_if_initialised(session)
     store = settings.keystore()
-    log_key = _load_or_create(store, "log", origin)
-    registrar_key = _load_or_create(store, "actors", registrar)
+    log_key = _existing_key(store, "log", origin)
+    registrar_key = _existing_key(store, "actors", registrar)
+    if log_key is None:
+        log_key = store.create("log", origin)[0]
+    if registrar_key is None:
+        registrar_key = store.create("actors", registrar)[0]
+    db.upgrade()
     with db.writer() as session, session.begin():
+        _refuse_if_initialised(session)
         ledger.initialise(session, origin=origin, log_key=log_key, registrar=registrar,
                           registrar_key=registrar_key)
     click.echo(f"Initialised ledger {origin}")
@@ -160,13 +166,24 @@ def init(settings: Settings, origin: str, registrar: str) -> None:
     click.echo(f"  keystore:      {store.root}")
 
 
-def _load_or_create(store: KeyStore, kind: str, name: str) -> crypto.SigningKey:
-    if store.exists(kind, name):
-        key = store.load(kind, name)
-        if store.vkey(kind, name) != crypto.verifier_key(name, key.public_key):
-            raise Failed(f"{store.key_path(kind, name)} does not match its verifier key")
-        return key
-    return store.create(kind, name)[0]
+def _refuse_if_initialised(session: Any) -> None:
+    if repo.get_meta(session, ledger.META_ORIGIN) is not None:
+        raise Failed(f"the ledger is already initialised (origin {ledger.origin(session)})")
+
+
+def _existing_key(store: KeyStore, kind: str, name: str) -> crypto.SigningKey | None:
+    """The keystore's key ``name`` of ``kind``, checked against its verifier key; ``None``
+    if there is none."""
+    if not store.exists(kind, name):
+        return None
+    vkey = store.vkey(kind, name)
+    if kind == "log" and vkey.name != name:
+        raise Failed(f"{store.key_path(kind, name)} is the key of the log {vkey.name}, not of "
+                     f"{name}: use another --keys folder")
+    key = store.load(kind, name)
+    if vkey != crypto.verifier_key(name, key.public_key):
+        raise Failed(f"{store.key_path(kind, name)} does not match its verifier key")
+    return key
 
 
 @cli.group("log")
@@ -280,8 +297,10 @@ def actors_revoke(settings: Settings, name: str, key_id: str | None, reason: str
         raise Failed(f"unknown actor {name!r}")
     active = [k for k in registry.keys.values() if k.actor == name and k.revoked_at is None]
     if key_id is None:
-        if len(active) != 1:
-            listed = ", ".join(k.key_id for k in active) or "none"
+        if not active:
+            raise Failed(f"{name} has no active key: its keys are revoked already")
+        if len(active) > 1:
+            listed = ", ".join(k.key_id for k in active)
             raise click.UsageError(f"{name} has {len(active)} active keys ({listed}): "
                                    "choose one with --key-id")
         key_id = active[0].key_id
@@ -540,13 +559,18 @@ def import_(settings: Settings, source: Any, batch_size: int, jobs: int | None,
         sys.exit(1)
 
 
-@cli.command()
-@click.argument("index", type=click.IntRange(0, 2**63 - 1))
+# A negative INDEX is an index, not an option: it reaches the command's own check.
+_INDEX_SETTINGS = {"ignore_unknown_options": True}
+
+
+@cli.command(context_settings=_INDEX_SETTINGS)
+@click.argument("index", type=int)
 @click.option("--raw", is_flag=True, help="Write exactly the leaf bytes to stdout.")
 @pass_settings
 def entry(settings: Settings, index: int, raw: bool) -> None:
     """Show entry INDEX (pretty JSON), or its exact leaf bytes with --raw."""
     with _reading(settings) as session:
+        _check_index(session, index)
         found = ledger.entry(session, index)
     if raw:
         sys.stdout.buffer.write(found.leaf)
@@ -659,14 +683,15 @@ def policy(settings: Settings, quorum: int | None) -> None:
         click.echo(str(ledger.policy(session, quorum)), nl=False)
 
 
-@cli.command()
-@click.argument("index", type=click.IntRange(0, 2**63 - 1))
+@cli.command(context_settings=_INDEX_SETTINGS)
+@click.argument("index", type=int)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the proof to this file (.tlog-proof) instead of stdout.")
 @pass_settings
 def proof(settings: Settings, index: int, output: Path | None) -> None:
     """Print the C2SP tlog-proof of entry INDEX against the latest cosigned checkpoint."""
     with _reading(settings) as session:
+        _check_index(session, index)
         text = str(ledger.tlog_proof(session, index))
     if output is None:
         click.echo(text, nl=False)
@@ -684,10 +709,7 @@ def proof(settings: Settings, index: int, output: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def verify_proof(proof_file: Any, policy_file: Any, leaf_file: Any, as_json: bool) -> None:
     """Check a tlog-proof offline: no database, only the policy and the leaf."""
-    try:
-        parsed_policy = note.parse_policy(policy_file.read())
-    except (SuyuanError, ValueError) as exc:
-        raise Failed(f"policy: {exc}") from exc
+    parsed_policy = _read_policy(policy_file)
     leaf = leaf_file.read()
     try:
         result = note.verify_tlog_proof(proof_file.read(), leaf, parsed_policy)
@@ -718,12 +740,7 @@ def verify(settings: Settings, jobs: int | None, policy_file: Any, as_json: bool
 
     Without --policy the keys recorded in the database are used; give the policy you hold
     (from `suyuan policy`, kept apart from the server) so a swapped key is caught too."""
-    trusted = None
-    if policy_file is not None:
-        try:
-            trusted = note.parse_policy(policy_file.read())
-        except (SuyuanError, ValueError) as exc:
-            raise Failed(f"policy: {exc}") from exc
+    trusted = None if policy_file is None else _read_policy(policy_file)
     from suyuan import audit  # (its worker processes and friends: only for verify)
 
     started = time.perf_counter()
@@ -783,6 +800,32 @@ def verify(settings: Settings, jobs: int | None, policy_file: Any, as_json: bool
 # --- helpers ---------------------------------------------------------------------------------
 
 
+def _check_index(session: Any, index: int) -> None:
+    """Refuse (``NotFound``) an index that names no entry of the log."""
+    size = ledger.size(session)
+    if not 0 <= index < size:
+        raise NotFound(f"no entry {index}: the log has {size} "
+                       f"{'entry' if size == 1 else 'entries'}")
+
+
+def _read_policy(source: Any) -> note.Policy:
+    try:
+        return note.parse_policy(source.read())
+    except UnicodeDecodeError as exc:
+        raise Failed(f"policy: {_not_utf8(exc)}") from exc
+    except (SuyuanError, ValueError) as exc:
+        raise Failed(f"policy: {exc}") from exc
+
+
+def _not_utf8(error: UnicodeDecodeError) -> str:
+    return f"not UTF-8 text (byte {error.object[error.start]:#04x} at position {error.start})"
+
+
+def _one_line(message: str) -> str:
+    """A message as one line: its lines stripped and joined with "; "."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
 @contextmanager
 def _reading(settings: Settings) -> Iterator[Any]:
     db = settings.database()
@@ -821,9 +864,9 @@ def _valid(check: Any, value: str, hint: str) -> Any:
         raise click.BadParameter(str(exc), param_hint=hint) from exc
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"suyuan: error: {message}", err=True)
-    sys.exit(1)
+def _fail(message: str, status: int = 1) -> NoReturn:
+    click.echo(f"suyuan: error: {_one_line(message)}", err=True)
+    sys.exit(status)
 
 
 @contextmanager
@@ -869,6 +912,10 @@ def _not_interrupted(record: Any) -> bool:
     return True
 
 
+# Click 8.2+ shows a group's help this way when it is run without a command (exit status 2).
+_HELP_INSTEAD = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: every error is one line, never a traceback."""
     debug = bool(os.environ.get("SUYUAN_DEBUG"))
@@ -877,8 +924,13 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        if isinstance(exc, _HELP_INSTEAD):  # a group run without a command shows its help
+            exc.show()
+            sys.exit(exc.exit_code)
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see: {exc.ctx.command_path} --help)"
+        _fail(exc.format_message() + hint, exc.exit_code)
     except click.exceptions.Abort as exc:
         if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):  # Ctrl-C
             click.echo("interrupted", err=True)
@@ -895,8 +947,7 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         sys.exit(1)
     except UnicodeDecodeError as exc:
-        _fail(f"input is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at "
-              f"position {exc.start})")
+        _fail(f"input is {_not_utf8(exc)}")
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
@@ -910,7 +961,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug or errors is None or not isinstance(exc, errors.SQLAlchemyError):
             raise
         if isinstance(exc, errors.DBAPIError):
-            _fail(f"database error: {str(exc.orig).splitlines()[0]}")
+            _fail(f"database error: {exc.orig}")
         _fail(f"database error: {exc}")
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from suyuan import __version__
 from suyuan.errors import ConfigError
 from suyuan.storage.plain import SCHEMA_REVISION
 
@@ -136,7 +137,8 @@ class Database:
             command.upgrade(config, "head")
 
     def is_current(self) -> bool:
-        """Whether the schema exists and is at the newest revision."""
+        """Whether the schema exists and is at the newest revision; ``ConfigError`` if it is
+        at a revision this version does not know (a newer one made it, say)."""
         path = self._sqlite_file()
         if path is not None and not path.exists():
             return False  # do not leave an empty database file behind
@@ -148,10 +150,26 @@ class Database:
                               .scalars())
         except OperationalError as exc:
             raise ConfigError(f"cannot open the database: {exc.orig}") from exc
-        return current == {SCHEMA_REVISION}
+        if current == {SCHEMA_REVISION}:
+            return True
+        unknown = sorted(current - known_revisions())
+        if unknown:
+            raise ConfigError(
+                f"the database's schema is at revision {', '.join(unknown)}, which suyuan "
+                f"{__version__} does not know: a newer version probably made it"
+            )
+        return False
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def known_revisions() -> set[str]:
+    """Every schema revision this version's migrations know."""
+    from alembic.script import ScriptDirectory
+
+    return {script.revision for script in ScriptDirectory.from_config(alembic_config())
+            .walk_revisions()}
 
 
 def alembic_config() -> Any:
