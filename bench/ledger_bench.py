@@ -380,6 +380,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return f"{value:.1f} s"
     if unit == "µs":
         return f"{value:,.0f} µs"
+    if unit == "ratio":
+        return f"{value:.3f}"
     return f"{value:g} {unit}"
 
 
@@ -707,6 +709,7 @@ def stage_breakdown(results: Results, ndjson: Path, work: Path, cores: int, jobs
         print(f"    (audit._check_entries not measured: {exc})", flush=True)
         size = n
     stages["audit_total"] = _per_item_us(lambda: audit.audit(db, jobs=1), size, passes=2)
+    paired = audit_against_limit_paired(db, size, signed, pks)
     db.dispose()
     load = meter.others()
 
@@ -737,6 +740,36 @@ def stage_breakdown(results: Results, ndjson: Path, work: Path, cores: int, jobs
     add("audit_ceiling", f"model: audit ceiling on {cores} cores",
         cores * 1e6 / stages["audit_total"],
         f"{cores} cores / {stages['audit_total']:.0f} µs per entry, perfectly parallel", "/s")
+    add("audit_paired", "model: one process's audit against the verify limit, alternated",
+        statistics.median(paired),
+        f"libsodium crypto_sign_open per statement ÷ audit.audit(jobs=1) per entry, CPU time, "
+        f"the two alternated {len(paired)} times (median; "
+        f"{min(paired):.3f}–{max(paired):.3f}): the audit's ratio with its {cores} processes "
+        "perfectly parallel and no start or end, whatever the host's speed does meanwhile", "ratio")
+
+
+PAIRS = 5
+"""Alternations of the limit and the audit in :func:`audit_against_limit_paired`."""
+
+
+def audit_against_limit_paired(db: Database, size: int, signed: Sequence[Any],
+                               pks: Sequence[bytes]) -> list[float]:
+    """The one-core libsodium rate over these statements against a one-process audit of the
+    ledger holding them, each pair measured back to back in CPU time: on a host whose speed
+    drifts by a fifth within minutes, the two figures of a pair see the same machine."""
+    messages = [(s.signature + canonical.STATEMENT_PREFIX + s.data, pk)
+                for s, pk in zip(signed, pks, strict=True)]
+    open_ = nacl.bindings.crypto_sign_open
+    ratios = []
+    for _ in range(PAIRS):
+        started = time.process_time()
+        for message, pk in messages:
+            open_(message, pk)
+        limit = (time.process_time() - started) / len(messages)
+        started = time.process_time()
+        audit.audit(db, jobs=1)
+        ratios.append(limit / ((time.process_time() - started) / size))
+    return ratios
 
 
 # --- PostgreSQL: a fresh database per run -----------------------------------------------------
