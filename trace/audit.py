@@ -24,6 +24,7 @@ import binascii
 import fcntl
 import gc
 import hashlib
+import math
 import mmap
 import os
 import select
@@ -998,6 +999,11 @@ def _reference_audit(db: Database, jobs: int, progress: Progress | None,
         hashes = bytearray()
         size, last = _audit_entries(session, jobs, max(total, head_size), hashes, progress,
                                     origin)
+        if total != size and (stray := plain.stray_entry(query, size)) is not None:
+            at = size if not isinstance(stray, int | float) else (
+                0 if stray < 0 else min(math.ceil(stray), size))
+            raise ChainBroken(f"the entries table holds a row with index {stray!r}, which is "
+                              "no entry of the log", index=at)
         if size != head_size or last != head_hash:
             raise ChainBroken(
                 f"the log head says {head_size} entries ending in {head_hash.hex()[:16]}…, "
@@ -1071,8 +1077,10 @@ def _audit_entries(
                 idx, leaf, digest, stored_prev, actor, nonce, kind = next(entries)
             except StopIteration:
                 break
-            except DamagedRecord as exc:
-                stopped = exc
+            except DamagedRecord as exc:  # (an entry before it may be missing: said first)
+                missing = chunk_start + len(chunk)
+                stopped = exc if exc.index == missing else ChainBroken(
+                    f"entry {missing} is missing", index=missing)
                 break
             if idx != chunk_start + len(chunk):
                 missing = chunk_start + len(chunk)
@@ -1278,8 +1286,7 @@ def _audit_checkpoints(stored: _StoredCheckpoints, levels: list[bytearray], size
         except (NoteError, MalformedInput) as exc:
             raise NoteError(f"{what}: {exc}", checkpoint=at) from exc
         at = cp.size  # the size the log signed: what names this checkpoint from here on
-        if cp.size != row.size or not (isinstance(row.root, bytes | memoryview)
-                                       and bytes(row.root) == cp.root_hash):
+        if cp.size != row.size or plain.stored_bytes(row.root) != cp.root_hash:
             raise NoteError(f"{what}: stored size/root differ from its signed note",
                             checkpoint=at)
         if cp.size > size:

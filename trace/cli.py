@@ -767,7 +767,7 @@ def verify(settings: Settings, jobs: int | None, policy_file: Any, as_json: bool
                     fast = False  # the reference pass names what is wrong
         if result is None:
             db = settings.database()
-            with db.reader() as session, session.begin():
+            with _reading(settings) as session:
                 total = ledger.size(session)
             label = "Verifying" if fast else "Finding the first failure"
             done = 0  # a new bar
@@ -828,8 +828,10 @@ def _one_line(message: str) -> str:
 
 @contextmanager
 def _reading(settings: Settings) -> Iterator[Any]:
+    """A read session; text that is not UTF-8 (a database changed by hand) reaches the code
+    that says what is wrong instead of failing its query."""
     db = settings.database()
-    with db.reader() as session, session.begin():
+    with db.reader() as session, session.begin(), repo.lenient_text(session):
         yield session
 
 

@@ -734,6 +734,8 @@ SQLITE_ONLY = [
     # (x'ff' is never UTF-8, and `||` makes text of its operands)
     pytest.param("UPDATE checkpoints SET root = x'ff' || substr(root, 2) WHERE size = 23",
                  "stored size/root differ", id="checkpoint-root-as-text-not-utf8"),
+    pytest.param("UPDATE checkpoints SET root = CAST(root AS TEXT) WHERE size = 23",
+                 "stored size/root differ", id="checkpoint-root-same-bytes-as-text"),
     pytest.param("UPDATE checkpoints SET note = x'ff' || note WHERE size = 23",
                  "stored note is not text", id="checkpoint-note-not-utf8"),
     pytest.param("UPDATE cosignatures SET line = x'ff' || line WHERE size = 23",
@@ -782,7 +784,21 @@ NOT_AS_WRITTEN = [
     pytest.param("UPDATE entries SET actor = x'ff' || actor WHERE idx = 9",
                  TARGET, "VerificationError", "columns differ", id="actor-not-utf8"),
     pytest.param("UPDATE entries SET idx = 'forty' WHERE idx = 40",
-                 SIZE - 1, "DamagedRecord", "index is stored as text", id="index-as-text"),
+                 SIZE - 1, "ChainBroken", "a row with index 'forty', which is no entry",
+                 id="index-as-text"),
+    pytest.param("UPDATE entries SET idx = 8.5 WHERE idx = 9",
+                 TARGET, "ChainBroken", "entry 9 is missing", id="index-as-fraction"),
+    pytest.param("DELETE FROM entries WHERE idx = 9; UPDATE entries SET leaf = 5 WHERE idx = 10",
+                 TARGET, "ChainBroken", "entry 9 is missing",
+                 id="missing-entry-before-leaf-as-number"),
+    pytest.param("INSERT INTO entries SELECT 9.5, leaf, randomblob(32), randomblob(32), actor, "
+                 "nonce || 'x', kind FROM entries WHERE idx = 5",
+                 TARGET + 1, "ChainBroken", "a row with index 9.5, which is no entry",
+                 id="stray-row-between-entries"),
+    pytest.param("INSERT INTO entries SELECT -1, leaf, randomblob(32), randomblob(32), actor, "
+                 "nonce || 'x', kind FROM entries WHERE idx = 5",
+                 0, "ChainBroken", "a row with index -1, which is no entry",
+                 id="stray-row-before-entry-0"),
     pytest.param("UPDATE nodes SET hash = hex(hash) WHERE level = 1 AND idx = 4",
                  8, "DamagedRecord", "(level 1, index 4) over entries 8..9 is stored as text",
                  id="node-as-text"),
@@ -795,7 +811,8 @@ NOT_AS_WRITTEN = [
 def test_entries_and_nodes_not_stored_as_written_fail_where_they_are(
         sqlite_log: Log, sql: str, index: int, kind: str, words: str) -> None:
     with attacker(sqlite_log.url) as conn:
-        conn.exec_driver_sql(sql)
+        for statement in sql.split("; "):
+            conn.exec_driver_sql(statement)
     assert_detected(sqlite_log, at_entry(index, lambda conn, log: None, kind, words))
     with pytest.raises(VerificationError, match=re.escape(words)) as caught:
         audit.audit(sqlite_log.world.db, jobs=2)
@@ -815,6 +832,10 @@ def test_an_earlier_bad_entry_is_named_before_a_later_one_not_stored_as_written(
 @pytest.mark.parametrize(("sql", "words"), [
     pytest.param("UPDATE log_head SET last_hash = hex(last_hash)",
                  "the log head's last hash is stored as text", id="head-hash-as-text"),
+    pytest.param("UPDATE log_head SET last_hash = x'ff' || substr(last_hash, 2)",
+                 "the log head's last hash is stored as text", id="head-hash-not-utf8"),
+    pytest.param("UPDATE actor_keys SET added_at = added_at + 0.5 WHERE actor = 'carrier-sf'",
+                 "the actor_keys table's row for 'carrier-sf'", id="key-added-at-fraction"),
     pytest.param("UPDATE meta SET value = 'ledger.example+1234abcd+AAAA' WHERE key = 'log_vkey'",
                  "the log key in the meta table is not a verifier key", id="log-key-garbage"),
     pytest.param("UPDATE meta SET value = x'ff' || value WHERE key = 'origin'",
@@ -836,6 +857,7 @@ def test_a_damaged_head_or_log_identity_is_one_clear_line(
 
 @pytest.mark.parametrize("sql", [
     "UPDATE entries SET leaf = CAST(leaf AS TEXT) WHERE idx = 9",
+    "UPDATE entries SET leaf = x'ff' || leaf WHERE idx = 9",
     "UPDATE entries SET leaf = 99999999999999 WHERE idx = 9",
 ])
 def test_entry_stored_as_something_else_is_one_clear_line(sqlite_log: Log, sql: str) -> None:
@@ -846,14 +868,15 @@ def test_entry_stored_as_something_else_is_one_clear_line(sqlite_log: Log, sql: 
         assert (done.returncode, done.stdout) == (1, b""), done.stderr
         assert done.stderr.decode().splitlines() == [
             f"suyuan: error: entry {TARGET} is stored as "
-            f"{'text' if 'TEXT' in sql else 'a number'}, not as bytes: the database was "
+            f"{'a number' if '999' in sql else 'text'}, not as bytes: the database was "
             "changed outside the log"]
     assert run_cli("--db", sqlite_log.url, "entry", "8", cwd=sqlite_log.cwd).returncode == 0
 
 
-def test_proof_over_a_node_stored_as_text_is_one_clear_line(sqlite_log: Log) -> None:
+@pytest.mark.parametrize("value", ["hex(hash)", "x'ff' || substr(hash, 2)"])
+def test_proof_over_a_node_stored_as_text_is_one_clear_line(sqlite_log: Log, value: str) -> None:
     with attacker(sqlite_log.url) as conn:
-        conn.exec_driver_sql("UPDATE nodes SET hash = hex(hash) WHERE level = 0 AND idx = 8")
+        conn.exec_driver_sql(f"UPDATE nodes SET hash = {value} WHERE level = 0 AND idx = 8")
     done = run_cli("--db", sqlite_log.url, "proof", str(TARGET), cwd=sqlite_log.cwd)
     assert (done.returncode, done.stdout) == (1, b""), done.stderr
     assert done.stderr.decode().splitlines() == [

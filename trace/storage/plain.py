@@ -55,12 +55,20 @@ class CosignatureRecord(NamedTuple):
 # --- values as stored --------------------------------------------------------------------------
 
 
-class Undecodable(bytes):
-    """A TEXT value that is not UTF-8, as :func:`lenient_text` gives it: equal to no string,
-    and (being no plain ``bytes``) taken for no stored hash or leaf."""
+class Undecodable:
+    """A TEXT value that is not UTF-8, as :func:`lenient_text` gives it: equal to nothing but
+    itself, and neither ``str`` nor ``bytes``, so taken for no stored text, hash or leaf."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"<text that is not UTF-8: {self.data[:40]!r}>"
 
 
-def lenient_text(data: bytes) -> str | bytes:
+def lenient_text(data: bytes) -> str | Undecodable:
     """A ``sqlite3`` text factory for reading a database that may have been changed by hand:
     SQLite keeps whatever bytes a TEXT value is given, and the default factory fails the
     whole query on one that is not UTF-8 (PostgreSQL checks its text on the way in)."""
@@ -78,6 +86,22 @@ def stored_bytes(value: Any) -> bytes | None:
     if type(value) in (memoryview, bytearray):
         return bytes(value)
     return None
+
+
+def _whole(value: Any) -> int:
+    """An INTEGER column's value, refused (``TypeError``) when it is stored as anything else:
+    1.5 must not pass for 1."""
+    if type(value) is not int:
+        raise TypeError(f"a whole number is stored as {stored_as(value)} ({value!r})")
+    return value
+
+
+def stray_entry(query: Query, size: int) -> Any:
+    """The index of an entry row that is no entry ``0 <= idx < size`` (a fraction, text, a
+    negative number, or beyond the log), or ``None``."""
+    rows = query("SELECT idx FROM entries WHERE NOT (idx >= 0 AND idx < ? AND "
+                 "idx = CAST(idx AS BIGINT)) ORDER BY idx LIMIT 1", (size,))
+    return rows[0][0] if rows else None
 
 
 def stored_as(value: Any) -> str:
@@ -243,7 +267,7 @@ def load_registry(query: Query) -> Registry:
         "SELECT name, role, registered_at, display_name, org_id, info FROM actors", ()
     ):
         try:
-            registry.actors[name] = ActorRecord(name, role, int(registered_at), display_name,
+            registry.actors[name] = ActorRecord(name, role, _whole(registered_at), display_name,
                                                 org_id, json.loads(info or "{}"))
         except (TypeError, ValueError) as exc:
             raise DamagedRecord(f"the actors table's row for {name!r} is damaged: {exc}"
@@ -256,8 +280,8 @@ def load_registry(query: Query) -> Registry:
             if key is None:
                 raise TypeError(f"its public key is stored as {stored_as(public_key)}")
             registry.keys[(actor, key_id)] = KeyRecord(
-                actor, key_id, key, int(added_at),
-                None if revoked_at is None else int(revoked_at))
+                actor, key_id, key, _whole(added_at),
+                None if revoked_at is None else _whole(revoked_at))
         except (TypeError, ValueError) as exc:
             raise DamagedRecord(f"the actor_keys table's row for {actor!r}/{key_id!r} is "
                                 f"damaged: {exc}") from exc

@@ -185,7 +185,9 @@ StoredEntry = tuple[int, bytes, bytes, bytes, str, str, str]
 def iter_entries(
     session: Session, start: int = 0, stop: int | None = None, chunk: int = 5000
 ) -> Iterator[StoredEntry]:
-    """Every stored column of the entries, in index order, read in chunks."""
+    """Every stored column of the entries, in index order, read in chunks; rows whose index
+    is not a whole number (SQLite keeps whatever a column is given) are passed over, and a
+    leaf or hash stored as anything but bytes is a :class:`DamagedRecord`."""
     position = start
     while stop is None or position < stop:
         query = select(EntryRow.idx, EntryRow.leaf, EntryRow.leaf_hash, EntryRow.prev,
@@ -197,11 +199,11 @@ def iter_entries(
         rows = session.execute(query.order_by(EntryRow.idx).limit(chunk)).all()
         if not rows:
             return
+        whole = False
         for idx, *stored, actor, nonce, kind in rows:
-            if type(idx) is not int:  # (after every whole number: SQLite sorts text last)
-                raise DamagedRecord(f"an entry's index is stored as {plain.stored_as(idx)} "
-                                    f"({idx!r}), not as a whole number", index=position)
-            position = idx + 1
+            if type(idx) is not int:  # a stray row (see plain.stray_entry): not an entry
+                continue
+            whole, position = True, idx + 1
             leaf, leaf_hash, prev = map(plain.stored_bytes, stored)
             if leaf is None or leaf_hash is None or prev is None:
                 column, value = next((name, value) for name, value in zip(
@@ -210,6 +212,8 @@ def iter_entries(
                 raise DamagedRecord(f"entry {idx}: its {column} is stored as "
                                     f"{plain.stored_as(value)}, not as bytes", index=idx)
             yield idx, leaf, leaf_hash, prev, actor, nonce, kind
+        if not whole:  # only stray rows are left (SQLite sorts text after every number)
+            return
 
 
 def _raw_rows(session: Session, sql: str, params: Sequence[Any], *, fetch: bool = True
