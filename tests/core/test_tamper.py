@@ -836,6 +836,11 @@ def test_an_earlier_bad_entry_is_named_before_a_later_one_not_stored_as_written(
                  "the log head's last hash is stored as text", id="head-hash-not-utf8"),
     pytest.param("UPDATE actor_keys SET added_at = added_at + 0.5 WHERE actor = 'carrier-sf'",
                  "the actor_keys table's row for 'carrier-sf'", id="key-added-at-fraction"),
+    pytest.param("UPDATE actors SET name = CAST(name AS BLOB) WHERE name = 'carrier-sf'",
+                 "the actors table's row for b'carrier-sf' is damaged: a text column holds "
+                 "bytes", id="actor-name-as-bytes"),
+    pytest.param("UPDATE actor_keys SET key_id = x'ff' || key_id WHERE actor = 'carrier-sf'",
+                 "the actor_keys table's row for 'carrier-sf'", id="key-id-not-utf8"),
     pytest.param("UPDATE meta SET value = 'ledger.example+1234abcd+AAAA' WHERE key = 'log_vkey'",
                  "the log key in the meta table is not a verifier key", id="log-key-garbage"),
     pytest.param("UPDATE meta SET value = x'ff' || value WHERE key = 'origin'",
@@ -853,6 +858,11 @@ def test_a_damaged_head_or_log_identity_is_one_clear_line(
         assert len(lines) == 1 and words in lines[0], lines
     with pytest.raises(VerificationError, match=re.escape(words)):
         audit.audit(sqlite_log.world.db, jobs=2)
+    if "actor" in sql:  # what reads the actor tables says the same
+        done = run_cli("--db", sqlite_log.url, "actors", "list", cwd=sqlite_log.cwd)
+        assert done.returncode == 1 and done.stdout == b"", done.stderr
+        lines = done.stderr.decode().splitlines()
+        assert len(lines) == 1 and words in lines[0], lines
 
 
 @pytest.mark.parametrize("sql", [
@@ -868,7 +878,8 @@ def test_entry_stored_as_something_else_is_one_clear_line(sqlite_log: Log, sql: 
         assert (done.returncode, done.stdout) == (1, b""), done.stderr
         assert done.stderr.decode().splitlines() == [
             f"suyuan: error: entry {TARGET} is stored as "
-            f"{'a number' if '999' in sql else 'text'}, not as bytes: the database was "
+            f"{'a number' if '999' in sql else 'text that is not UTF-8' if 'ff' in sql else 'text'}"
+            ", not as bytes: the database was "
             "changed outside the log"]
     assert run_cli("--db", sqlite_log.url, "entry", "8", cwd=sqlite_log.cwd).returncode == 0
 
@@ -880,8 +891,8 @@ def test_proof_over_a_node_stored_as_text_is_one_clear_line(sqlite_log: Log, val
     done = run_cli("--db", sqlite_log.url, "proof", str(TARGET), cwd=sqlite_log.cwd)
     assert (done.returncode, done.stdout) == (1, b""), done.stderr
     assert done.stderr.decode().splitlines() == [
-        "suyuan: error: stored node (level 0, index 8) over entries 8..8 is stored as text, "
-        "not as bytes"]
+        "suyuan: error: stored node (level 0, index 8) over entries 8..8 is stored as "
+        f"{'text that is not UTF-8' if 'ff' in value else 'text'}, not as bytes"]
 
 
 # --- the triggers ----------------------------------------------------------------------------

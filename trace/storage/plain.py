@@ -96,6 +96,13 @@ def _whole(value: Any) -> int:
     return value
 
 
+def _text(value: Any, nullable: bool = False) -> Any:
+    """A TEXT column's value, refused (``TypeError``) when it is stored as anything else."""
+    if type(value) is not str and not (nullable and value is None):
+        raise TypeError(f"a text column holds {stored_as(value)} ({value!r})")
+    return value
+
+
 def stray_entry(query: Query, size: int) -> Any:
     """The index of an entry row that is no entry ``0 <= idx < size`` (a fraction, text, a
     negative number, or beyond the log), or ``None``."""
@@ -108,7 +115,9 @@ def stored_as(value: Any) -> str:
     """What a column holds, in words, for a message about a value of the wrong type."""
     if value is None:
         return "NULL"
-    if isinstance(value, str | Undecodable):
+    if isinstance(value, Undecodable):
+        return "text that is not UTF-8"
+    if isinstance(value, str):
         return "text"
     if isinstance(value, int | float):
         return "a number"
@@ -267,8 +276,9 @@ def load_registry(query: Query) -> Registry:
         "SELECT name, role, registered_at, display_name, org_id, info FROM actors", ()
     ):
         try:
-            registry.actors[name] = ActorRecord(name, role, _whole(registered_at), display_name,
-                                                org_id, json.loads(info or "{}"))
+            registry.actors[name] = ActorRecord(
+                _text(name), _text(role), _whole(registered_at), _text(display_name, True),
+                _text(org_id, True), json.loads(info or "{}"))
         except (TypeError, ValueError) as exc:
             raise DamagedRecord(f"the actors table's row for {name!r} is damaged: {exc}"
                                 ) from exc
@@ -280,7 +290,7 @@ def load_registry(query: Query) -> Registry:
             if key is None:
                 raise TypeError(f"its public key is stored as {stored_as(public_key)}")
             registry.keys[(actor, key_id)] = KeyRecord(
-                actor, key_id, key, _whole(added_at),
+                _text(actor), _text(key_id), key, _whole(added_at),
                 None if revoked_at is None else _whole(revoked_at))
         except (TypeError, ValueError) as exc:
             raise DamagedRecord(f"the actor_keys table's row for {actor!r}/{key_id!r} is "
