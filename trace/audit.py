@@ -56,7 +56,7 @@ from suyuan.errors import (
 )
 from suyuan.events import KINDS
 from suyuan.model import GENESIS_HASH, MAX_CLOCK_SKEW, Statement, parse_time
-from suyuan.prepare import fork_pool, is_valid_envelope
+from suyuan.prepare import fork_pool, interrupts_held, is_valid_envelope
 from suyuan.registry import REGISTRY_KINDS, Registry, validate_body, validate_kind_body
 from suyuan.storage import plain
 from suyuan.storage.plain import META_LOG_VKEY, META_ORIGIN, Query, SqliteFile
@@ -445,7 +445,7 @@ class _Workers:
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         # (Ctrl-C waits meanwhile: a second one would leave workers running, or unreaped)
-        with _interrupts_held():
+        with interrupts_held():
             children, self.children = self.children, {}
             pipes, self.pipes = self.pipes, []
             if exc_type is not None:  # left early (a doubt, Ctrl-C…): the workers stop now
@@ -495,7 +495,7 @@ class _Workers:
         canonical.compile_recognisers("entry")  # (what _check_entries reads leaves with)
         # Ctrl-C waits until every worker is known (so that it is stopped) and the task pipe
         # is fed.
-        with _interrupts_held():
+        with interrupts_held():
             for _ in range(min(self.jobs - 1, len(ranges) - 1)):
                 report, told = os.pipe()
                 try:
@@ -579,31 +579,6 @@ def _feed(fd: int, count: int) -> threading.Thread | None:
 
 _CHUNK = select.PIPE_BUF // _TASK.size * _TASK.size
 """Bytes per write to the task pipe: whole numbers, atomic (POSIX: up to PIPE_BUF)."""
-
-
-@contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) until the end of the block, then let it in. Its Python handler,
-    which runs in the main thread whichever thread the signal reached, only notes it
-    meanwhile (a worker forked meanwhile inherits that, and ignores Ctrl-C first thing).
-    Outside the main thread, where Ctrl-C is not raised anyway, nothing changes."""
-    caught: list[Any] = []
-    try:
-        if signal.getsignal(signal.SIGINT) is None:  # (a handler not set from Python)
-            raise ValueError("left as it is")
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            if callable(previous):
-                previous(signal.SIGINT, caught[0])
-            elif previous == signal.SIG_DFL:
-                signal.raise_signal(signal.SIGINT)
 
 
 def _pipe_room(fd: int) -> int:

@@ -19,6 +19,7 @@ import sqlite3
 from binascii import a2b_base64
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -203,7 +204,36 @@ def fork_pool(jobs: int, initializer: Callable[..., None], initargs: tuple[Any, 
     that started them is killed (see :func:`_pool_class`)."""
     import multiprocessing  # (loaded when a command starts workers, not at every start)
 
-    return _pool_class()(jobs, initializer, initargs, context=multiprocessing.get_context("fork"))
+    # Ctrl-C waits until every worker is forked and known to the pool: one pressed between a
+    # fork and its bookkeeping left that worker unknown, waiting for tasks for ever.
+    with interrupts_held():
+        return _pool_class()(jobs, initializer, initargs,
+                             context=multiprocessing.get_context("fork"))
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the end of the block, then let it in. Its Python handler,
+    which runs in the main thread whichever thread the signal reached, only notes it
+    meanwhile (a worker forked meanwhile inherits that, and ignores Ctrl-C first thing).
+    Outside the main thread, where Ctrl-C is not raised anyway, nothing changes."""
+    caught: list[Any] = []
+    try:
+        if signal.getsignal(signal.SIGINT) is None:  # (a handler not set from Python)
+            raise ValueError("left as it is")
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            if callable(previous):
+                previous(signal.SIGINT, caught[0])
+            elif previous == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGINT)
 
 
 @functools.cache

@@ -388,7 +388,7 @@ def test_a_ctrl_c_while_workers_are_forked_waits_for_the_end_of_it() -> None:
     SIGINT is held there, and comes in as soon as the block ends."""
     reached = []
     with pytest.raises(KeyboardInterrupt):
-        with audit._interrupts_held():
+        with audit.interrupts_held():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)  # (a signal let in is handled at the next instruction)
             reached.append("the end of the block")
@@ -408,7 +408,7 @@ def test_outside_the_main_thread_holding_ctrl_c_changes_nothing() -> None:
 
     def in_a_thread() -> None:
         try:
-            with audit._interrupts_held():
+            with audit.interrupts_held():
                 ran.append(signal.getsignal(signal.SIGINT))
         except BaseException as exc:  # noqa: BLE001 (the test reports it)
             failed.append(exc)
