@@ -823,10 +823,8 @@ def _check_entries(plan: _Plan, start: int, rows: list[Any], prev: bytes
     for idx, leaf, stored_hash, stored_prev, stored_actor, stored_nonce, stored_kind in rows:
         if idx != at:
             raise _Doubt(f"entry {at} is missing")
-        if type(leaf) is not bytes:
-            if type(leaf) is not memoryview:  # (PostgreSQL's driver may give one)
-                raise _Doubt(f"entry {at}: leaf stored as {plain.stored_as(leaf)}")
-            leaf = bytes(leaf)
+        if type(leaf) is not bytes:  # (as the link above: the reference pass says what)
+            raise _Doubt(f"entry {at}: leaf stored as {plain.stored_as(leaf)}")
         try:
             entry = entry_parts(leaf)
             if entry is not None:
